@@ -1,0 +1,51 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/alecthomas/units"
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
+)
+
+// Duration is a time.Duration written the Prometheus way ("30s", "1h30m",
+// "2d").
+type Duration time.Duration
+
+// UnmarshalYAML reports a bad value as a located type error, so the loader
+// keeps collecting errors instead of stopping at the first.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := model.ParseDuration(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return typeError(n, "invalid duration %q: use a number and a unit such as 30s, 5m or 2h", n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration back in the same notation.
+func (d Duration) MarshalYAML() (any, error) { return model.Duration(d).String(), nil }
+
+func (d Duration) String() string { return model.Duration(d).String() }
+
+// Bytes is a size such as "64MB" or "1GiB" (units are powers of two, as in
+// Prometheus's body_size_limit).
+type Bytes int64
+
+// UnmarshalYAML parses a size, located on error as Duration does.
+func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
+	v, err := units.ParseBase2Bytes(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || v < 0 {
+		return typeError(n, "invalid size %q: use a number and a unit such as 512KB or 64MB", n.Value)
+	}
+	*b = Bytes(v)
+	return nil
+}
+
+// MarshalYAML writes the size back with a unit.
+func (b Bytes) MarshalYAML() (any, error) { return units.Base2Bytes(b).String(), nil }
+
+func typeError(n *yaml.Node, format string, args ...any) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: column %d: ", n.Line, n.Column) + fmt.Sprintf(format, args...)}}
+}

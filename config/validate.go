@@ -1,0 +1,260 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/relabel"
+)
+
+func (c *Config) applyDefaults() {
+	g := &c.Global
+	if g.ScrapeInterval == 0 {
+		g.ScrapeInterval = Duration(DefaultScrapeInterval)
+	}
+	if g.ScrapeTimeout == 0 {
+		g.ScrapeTimeout = min(g.ScrapeInterval, Duration(DefaultScrapeInterval))
+	}
+	if g.EvaluationInterval == 0 {
+		g.EvaluationInterval = Duration(DefaultEvaluationInterval)
+	}
+	if c.Storage.Retention == 0 {
+		c.Storage.Retention = Duration(DefaultRetention)
+	}
+	for _, sc := range c.ScrapeConfigs {
+		if sc == nil {
+			continue
+		}
+		if sc.ScrapeInterval == 0 {
+			sc.ScrapeInterval = g.ScrapeInterval
+		}
+		// As Prometheus: a job's interval shorter than the global timeout
+		// caps its timeout rather than failing validation.
+		if sc.ScrapeTimeout == 0 {
+			sc.ScrapeTimeout = min(g.ScrapeTimeout, sc.ScrapeInterval)
+		}
+		if sc.MetricsPath == "" {
+			sc.MetricsPath = "/metrics"
+		}
+		if sc.Scheme == "" {
+			sc.Scheme = "http"
+		}
+		if sc.BodySizeLimit == 0 {
+			sc.BodySizeLimit = DefaultBodySizeLimit
+		}
+		for i := range sc.FileSDConfigs {
+			if sc.FileSDConfigs[i].RefreshInterval == 0 {
+				sc.FileSDConfigs[i].RefreshInterval = Duration(DefaultFileSDRefresh)
+			}
+		}
+	}
+}
+
+// resolvePaths anchors relative file references at the config's directory,
+// as Prometheus does, so the daemon's working directory does not matter.
+func (c *Config) resolvePaths(dir string) {
+	join := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	for i := range c.RuleFiles {
+		join(&c.RuleFiles[i])
+	}
+	for _, sc := range c.ScrapeConfigs {
+		if sc == nil {
+			continue
+		}
+		for i := range sc.FileSDConfigs {
+			for j := range sc.FileSDConfigs[i].Files {
+				join(&sc.FileSDConfigs[i].Files[j])
+			}
+		}
+		if sc.BasicAuth != nil {
+			join(&sc.BasicAuth.PasswordFile)
+		}
+		if sc.Authorization != nil {
+			join(&sc.Authorization.CredentialsFile)
+		}
+		join(&sc.TLSConfig.CAFile)
+		join(&sc.TLSConfig.CertFile)
+		join(&sc.TLSConfig.KeyFile)
+	}
+}
+
+func (c *Config) validate() []pathError {
+	var errs []pathError
+	g := c.Global
+	if g.ScrapeTimeout > g.ScrapeInterval {
+		errs = append(errs, errAt(fmt.Sprintf("global scrape_timeout %s is greater than scrape_interval %s", g.ScrapeTimeout, g.ScrapeInterval), "global", "scrape_timeout"))
+	}
+	errs = append(errs, validLabels(g.ExternalLabels, "global", "external_labels")...)
+	for i, pattern := range c.RuleFiles {
+		if _, err := filepath.Match(pattern, ""); err != nil {
+			errs = append(errs, errAt(fmt.Sprintf("invalid rule file pattern %q: %v", pattern, err), "rule_files", i))
+		}
+	}
+	if c.Storage.Retention < 0 {
+		errs = append(errs, errAt("storage retention must be positive", "storage", "retention"))
+	}
+	jobs := map[string]bool{}
+	for i, sc := range c.ScrapeConfigs {
+		at := func(p ...any) []any { return append([]any{"scrape_configs", i}, p...) }
+		if sc == nil {
+			errs = append(errs, errAt("empty scrape config", at()...))
+			continue
+		}
+		if jobs[sc.JobName] {
+			errs = append(errs, errAt(fmt.Sprintf("job_name %q is used by an earlier scrape config", sc.JobName), at("job_name")...))
+		}
+		jobs[sc.JobName] = true
+		errs = append(errs, sc.validate(at)...)
+	}
+	return errs
+}
+
+func (sc *ScrapeConfig) validate(at func(...any) []any) []pathError {
+	var errs []pathError
+	add := func(msg string, p ...any) { errs = append(errs, errAt(msg, at(p...)...)) }
+	if sc.JobName == "" {
+		add("job_name is required", "job_name")
+	}
+	if sc.Scheme != "http" && sc.Scheme != "https" {
+		add(fmt.Sprintf("scheme must be http or https, not %q", sc.Scheme), "scheme")
+	}
+	if !strings.HasPrefix(sc.MetricsPath, "/") {
+		add(fmt.Sprintf("metrics_path %q must start with /", sc.MetricsPath), "metrics_path")
+	}
+	if sc.ScrapeInterval <= 0 {
+		add("scrape_interval must be positive", "scrape_interval")
+	}
+	if sc.ScrapeTimeout > sc.ScrapeInterval {
+		add(fmt.Sprintf("scrape_timeout %s is greater than scrape_interval %s", sc.ScrapeTimeout, sc.ScrapeInterval), "scrape_timeout")
+	}
+	for j, st := range sc.StaticConfigs {
+		for k, t := range st.Targets {
+			if err := validTarget(t); err != nil {
+				add(err.Error(), "static_configs", j, "targets", k)
+			}
+		}
+		for _, e := range validLabels(st.Labels) {
+			add(e.msg, "static_configs", j, "labels")
+		}
+	}
+	for j, fsd := range sc.FileSDConfigs {
+		if len(fsd.Files) == 0 {
+			add("file_sd_configs needs at least one file", "file_sd_configs", j)
+		}
+		for k, f := range fsd.Files {
+			if _, err := filepath.Match(f, ""); err != nil {
+				add(fmt.Sprintf("invalid file pattern %q: %v", f, err), "file_sd_configs", j, "files", k)
+			}
+			if ext := filepath.Ext(f); ext != ".json" && ext != ".yml" && ext != ".yaml" {
+				add(fmt.Sprintf("file_sd file %q must end in .json, .yml or .yaml", f), "file_sd_configs", j, "files", k)
+			}
+		}
+	}
+	if b := sc.BasicAuth; b != nil && b.Password != "" && b.PasswordFile != "" {
+		add("basic_auth: at most one of password and password_file may be set", "basic_auth")
+	}
+	if a := sc.Authorization; a != nil {
+		if a.Credentials != "" && a.CredentialsFile != "" {
+			add("authorization: at most one of credentials and credentials_file may be set", "authorization")
+		}
+		if strings.EqualFold(a.Type, "basic") {
+			add("authorization type basic is not allowed: use basic_auth", "authorization", "type")
+		}
+	}
+	if sc.BasicAuth != nil && sc.Authorization != nil {
+		add("at most one of basic_auth and authorization may be set", "authorization")
+	}
+	var es []pathError
+	sc.relabel, es = compileRelabel(sc.RelabelConfigs, at("relabel_configs"))
+	errs = append(errs, es...)
+	sc.metricRelabel, es = compileRelabel(sc.MetricRelabelConfigs, at("metric_relabel_configs"))
+	return append(errs, es...)
+}
+
+// validTarget rejects what Prometheus rejects in a static target: a scheme or
+// a path belong in scheme and metrics_path.
+func validTarget(t string) error {
+	if t == "" {
+		return fmt.Errorf("empty target")
+	}
+	if strings.Contains(t, "/") {
+		return fmt.Errorf("target %q must be host:port; set scheme and metrics_path separately", t)
+	}
+	if _, _, err := net.SplitHostPort(t); err != nil {
+		if !strings.Contains(err.Error(), "missing port") {
+			return fmt.Errorf("target %q: %v", t, err)
+		}
+	}
+	return nil
+}
+
+func validLabels(ls map[string]string, path ...any) []pathError {
+	var errs []pathError
+	for name := range ls {
+		if !model.UTF8Validation.IsValidLabelName(name) || strings.HasPrefix(name, "__") {
+			errs = append(errs, errAt(fmt.Sprintf("invalid label name %q", name), path...))
+		}
+	}
+	return errs
+}
+
+func compileRelabel(rcs []RelabelConfig, path []any) ([]*relabel.Config, []pathError) {
+	var (
+		out  []*relabel.Config
+		errs []pathError
+	)
+	for i, rc := range rcs {
+		c, err := rc.compile()
+		if err != nil {
+			errs = append(errs, errAt(err.Error(), append(path, i)...))
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, errs
+}
+
+// compile fills Prometheus's defaults for the fields left out and validates
+// with the relabel package itself, so the semantics are Prometheus's.
+func (rc RelabelConfig) compile() (*relabel.Config, error) {
+	c := &relabel.Config{
+		Separator:            ";",
+		Modulus:              rc.Modulus,
+		TargetLabel:          rc.TargetLabel,
+		Replacement:          "$1",
+		Action:               relabel.Replace,
+		NameValidationScheme: model.UTF8Validation,
+	}
+	for _, s := range rc.SourceLabels {
+		c.SourceLabels = append(c.SourceLabels, model.LabelName(s))
+	}
+	if rc.Separator != nil {
+		c.Separator = *rc.Separator
+	}
+	if rc.Replacement != nil {
+		c.Replacement = *rc.Replacement
+	}
+	if rc.Action != "" {
+		c.Action = relabel.Action(strings.ToLower(rc.Action))
+	}
+	regex := "(.*)"
+	if rc.Regex != nil {
+		regex = *rc.Regex
+	}
+	re, err := relabel.NewRegexp(regex)
+	if err != nil {
+		return nil, fmt.Errorf("invalid regex %q: %w", regex, err)
+	}
+	c.Regex = re
+	if err := c.Validate(model.UTF8Validation); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
