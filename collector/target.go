@@ -30,3 +30,12 @@ type TargetStatus struct {
 	ScrapeInterval     time.Duration
 	ScrapeTimeout      time.Duration
 }
+
+// target is one scrape endpoint after relabeling.
+type target struct {
+	discovered labels.Labels
+	labels     labels.Labels
+	url        string
+	interval   time.Duration
+	timeout    time.Duration
+}

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"reflect"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
@@ -165,4 +166,12 @@ func (c *ScrapeConfig) HTTPClientConfig() commoncfg.HTTPClientConfig {
 		InsecureSkipVerify: c.TLSConfig.InsecureSkipVerify,
 	}
 	return h
+}
+
+// Equal reports whether two scrape configs say the same thing, so a reload
+// leaves an unchanged job's loops alone.
+func (c *ScrapeConfig) Equal(o *ScrapeConfig) bool {
+	x, y := *c, *o
+	x.relabel, x.metricRelabel, y.relabel, y.metricRelabel = nil, nil, nil, nil
+	return reflect.DeepEqual(x, y)
 }

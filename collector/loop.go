@@ -1,0 +1,419 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
+	"github.com/prometheus/prometheus/model/textparse"
+	"github.com/prometheus/prometheus/model/timestamp"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/gatewarden/gatewarden/config"
+)
+
+// Event tells subscribers that a scrape has landed in storage, so rules that
+// read its series can be evaluated at once instead of at the next tick.
+type Event struct {
+	Job    string
+	Target labels.Labels
+	// Time is the scrape's timestamp, the one its samples carry.
+	Time time.Time
+	Err  error
+	// Metrics names each metric that landed, once, in exposition order.
+	Metrics []string
+}
+
+// cacheEntry remembers what one exposition line became, so a steady target
+// costs a map lookup per sample rather than a label parse and relabeling.
+type cacheEntry struct {
+	key      string
+	ref      storage.SeriesRef
+	lset     labels.Labels
+	name     string
+	lastSeen uint64
+	dropped  bool // metric relabeling dropped it
+	explicit bool // it carried its own timestamp: no staleness marker, as in Prometheus
+}
+
+// scrapeStats feeds the scrape_* meta series and the rejection counters.
+type scrapeStats struct {
+	scraped, postRelabel, added int
+	rejected                    map[string]int
+}
+
+func (s *scrapeStats) reject(reason string) {
+	if s.rejected == nil {
+		s.rejected = map[string]int{}
+	}
+	s.rejected[reason]++
+}
+
+// The meta series Prometheus writes for every target after every scrape.
+var reportNames = [...]string{"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"}
+
+// loop scrapes one target at its interval. Everything but status is owned by
+// the loop's goroutine.
+type loop struct {
+	job     string
+	t       *target
+	sc      *config.ScrapeConfig
+	app     storage.Appendable
+	fetcher fetcher
+	m       *metrics
+	notify  func(Event)
+	logger  *slog.Logger
+
+	symbols    *labels.SymbolTable
+	lb         *labels.Builder
+	cache      map[string]*cacheEntry
+	prev, cur  []*cacheEntry
+	iter       uint64
+	reportLset [len(reportNames)]labels.Labels
+	reportRef  [len(reportNames)]storage.SeriesRef
+
+	mtx    sync.Mutex
+	status TargetStatus
+
+	now         func() time.Time // injectable for tests
+	staleOnStop atomic.Bool
+	cancel      context.CancelFunc
+	done        chan struct{}
+}
+
+func newLoop(job string, t *target, sc *config.ScrapeConfig, client *http.Client, app storage.Appendable, m *metrics, notify func(Event), logger *slog.Logger) *loop {
+	l := &loop{
+		job: job, t: t, sc: sc, app: app, m: m, notify: notify,
+		logger:  logger.With("target", t.url),
+		symbols: labels.NewSymbolTable(),
+		lb:      labels.NewBuilder(labels.EmptyLabels()),
+		cache:   map[string]*cacheEntry{},
+		fetcher: fetcher{client: client, url: t.url, limit: int64(sc.BodySizeLimit), timeout: formatSeconds(t.timeout.Seconds())},
+		done:    make(chan struct{}),
+		now:     time.Now,
+	}
+	for i, name := range reportNames {
+		l.reportLset[i] = labels.NewBuilder(t.labels).Set(labels.MetricName, name).Labels()
+	}
+	l.status = TargetStatus{
+		DiscoveredLabels: t.discovered, Labels: t.labels, ScrapePool: job, ScrapeURL: t.url,
+		Health: HealthUnknown, ScrapeInterval: t.interval, ScrapeTimeout: t.timeout,
+	}
+	return l
+}
+
+// run scrapes at a fixed offset within the interval derived from the
+// target's labels, so many targets spread out instead of scraping in bursts.
+func (l *loop) run(ctx context.Context) {
+	defer close(l.done)
+	iv := l.t.interval.Nanoseconds()
+	offset := (int64(l.t.labels.Hash()%uint64(iv)) - l.now().UnixNano()%iv + iv) % iv
+	select {
+	case <-time.After(time.Duration(offset)):
+	case <-ctx.Done():
+		l.end()
+		return
+	}
+	tick := time.NewTicker(l.t.interval)
+	defer tick.Stop()
+	for {
+		l.scrape(ctx, l.now())
+		select {
+		case <-ctx.Done():
+			l.end()
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// scrape performs one scrape at start and records its outcome everywhere:
+// storage, meta series, status, metrics and subscribers.
+func (l *loop) scrape(ctx context.Context, start time.Time) {
+	began := time.Now() // the duration is real time even when start is not
+	sctx, cancel := context.WithTimeout(ctx, l.t.timeout)
+	body, contentType, err := l.fetcher.fetch(sctx)
+	cancel()
+	if ctx.Err() != nil {
+		return // shutting down: an interrupted scrape is not a failed one
+	}
+	ts := timestamp.FromTime(start)
+	var st scrapeStats
+	var names []string
+	if err == nil {
+		st, names, err = l.append(ctx, body, contentType, ts)
+	}
+	if err != nil {
+		l.staleAll(ctx, ts)
+	}
+	dur := time.Since(began)
+	l.writeReport(ctx, ts, dur, st, err)
+	l.record(start, dur, st, err)
+	l.notify(Event{Job: l.job, Target: l.t.labels, Time: start, Err: err, Metrics: names})
+}
+
+func (l *loop) record(start time.Time, dur time.Duration, st scrapeStats, err error) {
+	l.m.scrapes.WithLabelValues(l.job).Inc()
+	l.m.duration.WithLabelValues(l.job).Observe(dur.Seconds())
+	for reason, n := range st.rejected {
+		l.m.rejected.WithLabelValues(l.job, reason).Add(float64(n))
+	}
+	l.mtx.Lock()
+	defer l.mtx.Unlock()
+	l.status.LastScrape, l.status.LastScrapeDuration = start, dur
+	l.status.Health, l.status.LastError = HealthGood, ""
+	if err != nil {
+		reason := reasonHTTP
+		var se *scrapeError
+		if errors.As(err, &se) {
+			reason = se.reason
+		}
+		l.m.failures.WithLabelValues(l.job, reason).Inc()
+		l.status.Health, l.status.LastError = HealthBad, err.Error()
+		l.logger.Debug("scrape failed", "reason", reason, "err", err)
+	}
+}
+
+func (l *loop) snapshot() TargetStatus {
+	l.mtx.Lock()
+	defer l.mtx.Unlock()
+	return l.status
+}
+
+// append parses body and appends it in one transaction: a scrape lands whole
+// or not at all. Series of the previous scrape that are missing get
+// staleness markers, as Prometheus writes them.
+func (l *loop) append(ctx context.Context, body []byte, contentType string, ts int64) (st scrapeStats, names []string, err error) {
+	p, perr := textparse.New(body, contentType, l.symbols, textparse.ParserOptions{FallbackContentType: "text/plain"})
+	if p == nil {
+		return st, nil, failure(reasonParse, perr)
+	}
+	app := l.app.Appender(ctx)
+	defer func() {
+		if err != nil {
+			_ = app.Rollback()
+		}
+	}()
+	l.iter++
+	cur := l.cur[:0]
+	var lset labels.Labels
+	for {
+		e, err := p.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return st, nil, failure(reasonParse, err)
+		}
+		if e != textparse.EntrySeries && e != textparse.EntryHistogram {
+			continue
+		}
+		var (
+			met []byte
+			tp  *int64
+			v   float64
+			h   *histogram.Histogram
+			fh  *histogram.FloatHistogram
+		)
+		if e == textparse.EntrySeries {
+			met, tp, v = p.Series()
+		} else {
+			met, tp, h, fh = p.Histogram()
+		}
+		st.scraped++
+		ce := l.cache[string(met)]
+		if ce == nil {
+			p.Labels(&lset)
+			if ce, err = l.newEntry(string(met), lset); err != nil {
+				return st, nil, err
+			}
+			st.added++
+		}
+		if ce.lastSeen == l.iter {
+			// A series twice in one scrape: the first sample wins, as the
+			// TSDB would keep it, and the scrape still counts.
+			st.reject(rejectDuplicate)
+			continue
+		}
+		ce.lastSeen = l.iter
+		cur = append(cur, ce)
+		if ce.dropped {
+			continue
+		}
+		st.postRelabel++
+		if limit := int(l.sc.SampleLimit); limit > 0 && st.postRelabel > limit {
+			return st, nil, failure(reasonSampleLimit, fmt.Errorf("sample_limit exceeded: more than %d samples", limit))
+		}
+		t := ts
+		if tp != nil && l.sc.HonorsTimestamps() {
+			t, ce.explicit = *tp, true
+		}
+		var ref storage.SeriesRef
+		if h != nil || fh != nil {
+			ref, err = app.AppendHistogram(ce.ref, ce.lset, t, h, fh)
+		} else {
+			ref, err = app.Append(ce.ref, ce.lset, t, v)
+		}
+		if err != nil {
+			if reason := rejection(err); reason != "" {
+				st.reject(reason)
+				continue
+			}
+			return st, nil, failure(reasonStorage, err)
+		}
+		ce.ref = ref
+		if len(names) == 0 || names[len(names)-1] != ce.name {
+			names = append(names, ce.name)
+		}
+	}
+	for _, ce := range l.prev {
+		if ce.lastSeen == l.iter {
+			continue
+		}
+		if !ce.dropped && !ce.explicit {
+			_, _ = app.Append(ce.ref, ce.lset, ts, staleNaN)
+		}
+		delete(l.cache, ce.key)
+	}
+	if err := app.Commit(); err != nil {
+		return st, nil, failure(reasonStorage, err)
+	}
+	l.prev, l.cur = cur, l.prev
+	l.m.cachedSeries.WithLabelValues(l.job).Set(float64(len(l.cache)))
+	return st, names, nil
+}
+
+
+// newEntry labels a series seen for the first time: target labels merged as
+// honor_labels says, metric relabeling, then the limits and name checks that
+// fail the scrape in Prometheus.
+func (l *loop) newEntry(key string, lset labels.Labels) (*cacheEntry, error) {
+	ce := &cacheEntry{key: key}
+	lset = l.mutate(lset)
+	if lset.IsEmpty() {
+		ce.dropped = true
+		l.cache[key] = ce
+		return ce, nil
+	}
+	if !lset.Has(labels.MetricName) || !lset.IsValid(model.UTF8Validation) {
+		return nil, failure(reasonParse, fmt.Errorf("invalid metric name or label names: %s", lset.String()))
+	}
+	if limit := int(l.sc.LabelLimit); limit > 0 && lset.Len() > limit {
+		return nil, failure(reasonLabelLimit, fmt.Errorf("label_limit exceeded: %d labels on %s, limit %d", lset.Len(), lset.Get(labels.MetricName), limit))
+	}
+	ce.lset, ce.name = lset, lset.Get(labels.MetricName)
+	l.cache[key] = ce
+	return ce, nil
+}
+
+func (l *loop) mutate(lset labels.Labels) labels.Labels {
+	lb := l.lb
+	lb.Reset(lset)
+	l.t.labels.Range(func(tl labels.Label) {
+		existing := lset.Get(tl.Name)
+		switch {
+		case l.sc.HonorLabels && existing != "":
+		case existing != "":
+			lb.Set(model.ExportedLabelPrefix+tl.Name, existing)
+			lb.Set(tl.Name, tl.Value)
+		default:
+			lb.Set(tl.Name, tl.Value)
+		}
+	})
+	if !relabel.ProcessBuilder(lb, l.sc.MetricRelabeling()...) {
+		return labels.EmptyLabels()
+	}
+	return lb.Labels()
+}
+
+func rejection(err error) string {
+	switch {
+	case errors.Is(err, storage.ErrOutOfOrderSample):
+		return rejectOutOfOrder
+	case errors.Is(err, storage.ErrOutOfBounds):
+		return rejectOutOfBound
+	case errors.Is(err, storage.ErrTooOldSample):
+		return rejectTooOld
+	case errors.Is(err, storage.ErrDuplicateSampleForTimestamp):
+		return rejectDuplicate
+	}
+	return ""
+}
+
+// staleAll marks every series of the last successful scrape stale, as a
+// failed scrape means they can no longer be vouched for.
+func (l *loop) staleAll(ctx context.Context, ts int64) {
+	if len(l.prev) == 0 {
+		return
+	}
+	app := l.app.Appender(ctx)
+	for _, ce := range l.prev {
+		if !ce.dropped && !ce.explicit {
+			_, _ = app.Append(ce.ref, ce.lset, ts, staleNaN)
+		}
+	}
+	if err := app.Commit(); err != nil {
+		l.logger.Warn("writing staleness markers failed", "err", err)
+	}
+	l.prev = l.prev[:0]
+}
+
+func (l *loop) writeReport(ctx context.Context, ts int64, dur time.Duration, st scrapeStats, err error) {
+	up := 1.0
+	if err != nil {
+		up = 0
+	}
+	l.appendReport(ctx, ts, [len(reportNames)]float64{up, dur.Seconds(), float64(st.scraped), float64(st.postRelabel), float64(st.added)})
+}
+
+func (l *loop) appendReport(ctx context.Context, ts int64, vals [len(reportNames)]float64) {
+	app := l.app.Appender(ctx)
+	for i, v := range vals {
+		ref, err := app.Append(l.reportRef[i], l.reportLset[i], ts, v)
+		if err != nil {
+			l.logger.Warn("appending scrape report failed", "series", reportNames[i], "err", err)
+			continue
+		}
+		l.reportRef[i] = ref
+	}
+	if err := app.Commit(); err != nil {
+		l.logger.Warn("committing scrape report failed", "err", err)
+	}
+}
+
+// end runs when the loop stops. A target that left the config gets
+// staleness markers for everything it exposed; at shutdown nothing is
+// written, so series continue after a restart.
+func (l *loop) end() {
+	if !l.staleOnStop.Load() {
+		return
+	}
+	ctx, ts := context.Background(), timestamp.FromTime(l.now())
+	l.staleAll(ctx, ts)
+	var stale [len(reportNames)]float64
+	for i := range stale {
+		stale[i] = staleNaN
+	}
+	l.appendReport(ctx, ts, stale)
+}
+
+func (l *loop) stop(stale bool) {
+	l.staleOnStop.Store(stale)
+	l.cancel()
+	<-l.done
+}
+
+// staleNaN is the float Prometheus reads as "this series ended".
+var staleNaN = math.Float64frombits(value.StaleNaN)
