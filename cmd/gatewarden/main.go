@@ -1,0 +1,183 @@
+// Command gatewarden guards an LLM API gateway: it scrapes the gateway's
+// usage counters into a local time-series store and serves them over the
+// Prometheus HTTP API; later stages evaluate rules, throttle and notify.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"github.com/prometheus/prometheus/tsdb"
+
+	"github.com/gatewarden/gatewarden/collector"
+	"github.com/gatewarden/gatewarden/config"
+	"github.com/gatewarden/gatewarden/promapi"
+)
+
+type flags struct {
+	configFile  string
+	storagePath string
+	web         *web.FlagConfig
+	log         promslog.Config
+}
+
+func parseFlags(args []string) (*flags, error) {
+	f := &flags{}
+	app := kingpin.New("gatewarden", "Guards an LLM API gateway: scrapes its usage, evaluates threshold rules, throttles and notifies.")
+	app.Version(version.Print("gatewarden"))
+	app.HelpFlag.Short('h')
+	app.Flag("config.file", "gatewarden configuration file path.").Default("gatewarden.yml").StringVar(&f.configFile)
+	app.Flag("storage.path", "Base path for the local time-series store and state.").Default("data/").StringVar(&f.storagePath)
+	f.web = kingpinflag.AddFlags(app, ":9095")
+	promslogflag.AddFlags(app, &f.log)
+	_, err := app.Parse(args)
+	return f, err
+}
+
+func main() {
+	f, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	logger := promslog.New(&f.log)
+	if err := runDaemon(f, logger); err != nil {
+		logger.Error("gatewarden stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func runDaemon(f *flags, logger *slog.Logger) error {
+	logger.Info("starting gatewarden", "version", version.Info(), "build_context", version.BuildContext())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("gatewarden"),
+	)
+
+	// The listener comes first so /-/healthy and /-/ready answer while the
+	// WAL replays, which can take a while on a large store.
+	var ready atomic.Bool
+	h := newHandler(reg, &ready)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(srv, f.web, logger) }()
+	shutdown := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
+
+	// The first load fails the start: there is no running config to keep.
+	cfg, err := config.LoadFile(f.configFile)
+	if err != nil {
+		shutdown()
+		return err
+	}
+	db, err := openTSDB(filepath.Join(f.storagePath, "tsdb"), cfg, reg, logger)
+	if err != nil {
+		shutdown()
+		return err
+	}
+	defer func() {
+		// Closing flushes the WAL: the data of the last scrapes survives.
+		if err := db.Close(); err != nil {
+			logger.Error("closing the local store failed", "err", err)
+		}
+	}()
+
+	scrapes := collector.NewManager(collector.Options{Appendable: db, Registerer: reg, Logger: logger.With("component", "collector")})
+	reload := newReloader(f.configFile, reg, logger,
+		applier{"collector", scrapes.ApplyConfig},
+	)
+	if err := reload.reload(); err != nil {
+		shutdown()
+		return err
+	}
+	promapi.New(promapi.Options{
+		Queryable: db,
+		Engine:    promapi.NewEngine(reg, logger.With("component", "query engine"), 2*time.Minute, 50_000_000),
+		Targets:   scrapes,
+		BuildInfo: buildInfo(),
+		Logger:    logger,
+	}).Register(h.mux)
+	ready.Store(true)
+
+	var g run.Group
+	g.Add(run.SignalHandler(context.Background(), os.Interrupt, syscall.SIGTERM))
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return scrapes.Run(ctx) }, func(error) { cancel() })
+	}
+	{
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		stop := make(chan struct{})
+		g.Add(func() error {
+			for {
+				select {
+				case <-hup:
+					_ = reload.reload()
+				case done := <-h.reloadCh:
+					done <- reload.reload()
+				case <-stop:
+					return nil
+				}
+			}
+		}, func(error) {
+			signal.Stop(hup)
+			close(stop)
+		})
+	}
+	{
+		g.Add(func() error {
+			if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}, func(error) { shutdown() })
+	}
+	err = g.Run()
+	if errors.Is(err, run.ErrSignal) {
+		logger.Info("shutting down", "reason", err)
+		return nil
+	}
+	return err
+}
+
+func openTSDB(dir string, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger) (*tsdb.DB, error) {
+	opts := tsdb.DefaultOptions()
+	opts.RetentionDuration = time.Duration(cfg.Storage.Retention).Milliseconds()
+	db, err := tsdb.Open(dir, logger.With("component", "tsdb"), reg, opts, nil)
+	if err != nil {
+		return nil, fmt.Errorf("opening the local store in %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+func buildInfo() map[string]string {
+	return map[string]string{
+		"version": version.Version, "revision": version.Revision, "branch": version.Branch,
+		"buildUser": version.BuildUser, "buildDate": version.BuildDate, "goVersion": version.GoVersion,
+	}
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatewarden/gatewarden/config"
+)
+
+// reloader loads the config file and hands it to every part that acts on it.
+// A file that fails to load changes nothing: the running config stays.
+type reloader struct {
+	file     string
+	logger   *slog.Logger
+	appliers []applier
+
+	success     prometheus.Gauge
+	successTime prometheus.Gauge
+
+	mtx     sync.Mutex
+	current *config.Config
+}
+
+// applier is one part of the process that takes a new config.
+type applier struct {
+	name  string
+	apply func(*config.Config) error
+}
+
+func newReloader(file string, reg prometheus.Registerer, logger *slog.Logger, appliers ...applier) *reloader {
+	r := &reloader{
+		file: file, logger: logger, appliers: appliers,
+		success: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatewarden_config_last_reload_successful",
+			Help: "Whether the last configuration reload attempt was successful.",
+		}),
+		successTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatewarden_config_last_reload_success_timestamp_seconds",
+			Help: "Timestamp of the last successful configuration reload.",
+		}),
+	}
+	reg.MustRegister(r.success, r.successTime)
+	return r
+}
+
+// reload is safe to call from the signal handler and the HTTP endpoint at
+// once; the two are serialised.
+func (r *reloader) reload() error {
+	r.mtx.Lock()
+	defer r.mtx.Unlock()
+	start := time.Now()
+	cfg, err := config.LoadFile(r.file)
+	if err != nil {
+		r.success.Set(0)
+		r.logger.Error("loading configuration failed; the running configuration stays", "file", r.file, "err", err)
+		return fmt.Errorf("loading %s: %w", r.file, err)
+	}
+	var errs []error
+	for _, a := range r.appliers {
+		if err := a.apply(cfg); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", a.name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		r.success.Set(0)
+		r.logger.Error("applying configuration failed", "file", r.file, "err", err)
+		return err
+	}
+	r.current = cfg
+	r.success.Set(1)
+	r.successTime.SetToCurrentTime()
+	r.logger.Info("configuration loaded", "file", r.file, "took", time.Since(start))
+	return nil
+}
+
+func (r *reloader) config() *config.Config {
+	r.mtx.Lock()
+	defer r.mtx.Unlock()
+	return r.current
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// handler serves the endpoints every Prometheus component has, around the
+// APIs the other packages register on mux.
+type handler struct {
+	mux      *http.ServeMux
+	ready    *atomic.Bool
+	reloadCh chan chan error
+}
+
+func newHandler(reg *prometheus.Registry, ready *atomic.Bool) *handler {
+	h := &handler{mux: http.NewServeMux(), ready: ready, reloadCh: make(chan chan error)}
+	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg}))
+	h.mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "gatewarden is Healthy.")
+	})
+	h.mux.HandleFunc("GET /-/ready", h.serveReady)
+	h.mux.HandleFunc("POST /-/reload", h.serveReload)
+	h.mux.HandleFunc("PUT /-/reload", h.serveReload)
+	return h
+}
+
+// ServeHTTP answers 503 for everything but the process endpoints until the
+// store is open and the first config applied, as Prometheus does while its
+// WAL replays.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/metrics", "/-/healthy", "/-/ready":
+	default:
+		if !h.ready.Load() {
+			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *handler) serveReady(w http.ResponseWriter, _ *http.Request) {
+	if !h.ready.Load() {
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "gatewarden is Ready.")
+}
+
+// serveReload hands the request to the reload actor, so an HTTP reload and a
+// SIGHUP take the same path, and answers with its outcome.
+func (h *handler) serveReload(w http.ResponseWriter, r *http.Request) {
+	done := make(chan error, 1)
+	select {
+	case h.reloadCh <- done:
+	case <-r.Context().Done():
+		return
+	}
+	if err := <-done; err != nil {
+		http.Error(w, fmt.Sprintf("failed to reload config: %s", err), http.StatusInternalServerError)
+	}
+}

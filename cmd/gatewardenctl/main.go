@@ -1,0 +1,55 @@
+// Command gatewardenctl is gatewarden's promtool and amtool: it checks
+// configuration before a reload and, as later stages land, tests rules and
+// talks to a running gatewarden.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/version"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run returns the exit code: 0 success, 1 a check failed, 2 bad usage, as
+// promtool does.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New("gatewardenctl", "Tooling for gatewarden: check configuration, query a running gatewarden.")
+	app.Version(version.Print("gatewardenctl"))
+	app.HelpFlag.Short('h')
+	app.Terminate(nil)
+	app.UsageWriter(stderr)
+	app.ErrorWriter(stderr)
+
+	check := app.Command("check", "Check the resources for validity.")
+	checkConfig := check.Command("config", "Check if the config files are valid or not.")
+	configFiles := checkConfig.Arg("config-files", "The config files to check.").Required().ExistingFiles()
+
+	query := app.Command("query", "Run a PromQL query against a gatewarden.")
+	instant := query.Command("instant", "Run an instant query.")
+	instantURL := instant.Arg("server", "gatewarden URL, e.g. http://127.0.0.1:9095.").Required().String()
+	instantExpr := instant.Arg("expr", "PromQL query expression.").Required().String()
+
+	tgts := app.Command("targets", "List a gatewarden's scrape targets and their health.")
+	targetsURL := tgts.Arg("server", "gatewarden URL, e.g. http://127.0.0.1:9095.").Required().String()
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	switch cmd {
+	case checkConfig.FullCommand():
+		return checkConfigs(stdout, stderr, *configFiles)
+	case instant.FullCommand():
+		return queryInstant(stdout, stderr, *instantURL, *instantExpr)
+	case tgts.FullCommand():
+		return targets(stdout, stderr, *targetsURL)
+	}
+	return 0
+}
