@@ -295,7 +295,6 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 	return st, names, nil
 }
 
-
 // newEntry labels a series seen for the first time: target labels merged as
 // honor_labels says, metric relabeling, then the limits and name checks that
 // fail the scrape in Prometheus.

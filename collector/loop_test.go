@@ -371,4 +371,3 @@ func TestGzipAndOpenMetrics(t *testing.T) {
 		t.Errorf("c_total = %v", c)
 	}
 }
-
