@@ -114,13 +114,15 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		shutdown()
 		return err
 	}
+	api := http.NewServeMux()
 	promapi.New(promapi.Options{
 		Queryable: db,
 		Engine:    promapi.NewEngine(reg, logger.With("component", "query engine"), 2*time.Minute, 50_000_000),
 		Targets:   scrapes,
 		BuildInfo: buildInfo(),
 		Logger:    logger,
-	}).Register(h.mux)
+	}).Register(api)
+	h.mux.Handle("/api/", gzipped(api))
 	ready.Store(true)
 
 	var g run.Group
