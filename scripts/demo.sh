@@ -54,6 +54,11 @@ query() {
 	"$BIN/gatewardenctl" query instant "$GW" "$2" | sed 's/^/  /'
 }
 
+scenario() {
+	curl -sf -X POST "$SIM/sim/scenario" -H 'Content-Type: application/json' -d "$1" >/dev/null
+	echo "  POST $SIM/sim/scenario $1"
+}
+
 echo "gatewaysim on $SIM, gatewarden on $GW (Prometheus API: $GW/api/v1/query)"
 echo "Showing live results for ${DURATION}s; Ctrl-C stops earlier."
 end=$((SECONDS + DURATION))
@@ -70,5 +75,10 @@ while ((SECONDS < end)); do
 	query "P95 latency by provider (s)" 'histogram_quantile(0.95, sum by (le, provider) (rate(gateway_request_duration_seconds_bucket[1m])))'
 	query "Hottest plugin instances (CPU ratio)" 'topk(3, gateway_plugin_cpu_usage_ratio)'
 	query "Series in gatewarden's store" 'prometheus_tsdb_head_series'
+	if ((round == 1)); then
+		bold "Starting scenarios on the simulated gateway: budget-ramp on master m1, cpu-spike on t1/t1-plugin1/i1"
+		scenario '{"name":"budget-ramp","target":{"master":"m1"},"params":{"duration":30}}'
+		scenario '{"name":"cpu-spike","target":{"tenant_id":"t1","plugin_id":"t1-plugin1","instance_id":"i1"}}'
+	fi
 done
 bold "Demo finished: gatewarden scraped the simulated gateway and answered PromQL."
