@@ -105,9 +105,11 @@ func newTestLoop(t testing.TB, db *tsdb.DB, yml string) *testLoop {
 		t.Fatal(err)
 	}
 	tl := &testLoop{exp: exp, reg: prometheus.NewRegistry()}
-	tl.loop = newLoop("gw", tg, sc, srv.Client(), db, newMetrics(tl.reg), func(e Event) { tl.events = append(tl.events, e) }, slog.New(slog.DiscardHandler))
+	tl.loop = newLoop("gw", tg, sc, srv.Client(), db, newMetrics(tl.reg), func(e Event) { tl.events = append(tl.events, e) }, discardLogger())
 	return tl
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 

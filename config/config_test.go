@@ -55,6 +55,9 @@ func TestLoadDefaultsAndPaths(t *testing.T) {
 	if len(gw.MetricRelabeling()) != 1 || gw.MetricRelabeling()[0].Separator != ";" {
 		t.Errorf("metric relabeling not compiled with defaults: %+v", gw.MetricRelabeling())
 	}
+	if cfg.Runtime.GOGC != DefaultGOGC {
+		t.Errorf("runtime gogc = %d, want %d", cfg.Runtime.GOGC, DefaultGOGC)
+	}
 	if time.Duration(other.FileSDConfigs[0].RefreshInterval) != DefaultFileSDRefresh || time.Duration(cfg.Storage.Retention) != DefaultRetention {
 		t.Error("file_sd refresh or retention default missing")
 	}
@@ -77,6 +80,7 @@ func TestLoadErrorsAreLocated(t *testing.T) {
 		{"bad regex", "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - regex: \"(\"\n", []string{"f.yml:4:9: invalid regex \"(\""}},
 		{"target with scheme", "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [\"http://x:1\"]\n", []string{"f.yml:4:19: target \"http://x:1\" must be host:port"}},
 		{"two secrets", "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: f}\n", []string{"f.yml:3:17: basic_auth: at most one of password and password_file"}},
+		{"negative gogc", "runtime:\n  gogc: -5\n", []string{"f.yml:2:9: runtime gogc must be positive"}},
 		{"bad label", "global:\n  external_labels: {__x: y}\n", []string{"f.yml:2:20: invalid label name \"__x\""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,6 +21,9 @@ func (c *Config) applyDefaults() {
 	if g.EvaluationInterval == 0 {
 		g.EvaluationInterval = Duration(DefaultEvaluationInterval)
 	}
+	if c.Runtime.GOGC == 0 {
+		c.Runtime.GOGC = DefaultGOGC
+	}
 	if c.Storage.Retention == 0 {
 		c.Storage.Retention = Duration(DefaultRetention)
 	}
@@ -96,6 +99,9 @@ func (c *Config) validate() []pathError {
 		if _, err := filepath.Match(pattern, ""); err != nil {
 			errs = append(errs, errAt(fmt.Sprintf("invalid rule file pattern %q: %v", pattern, err), "rule_files", i))
 		}
+	}
+	if c.Runtime.GOGC < 0 {
+		errs = append(errs, errAt("runtime gogc must be positive", "runtime", "gogc"))
 	}
 	if c.Storage.Retention < 0 {
 		errs = append(errs, errAt("storage retention must be positive", "storage", "retention"))

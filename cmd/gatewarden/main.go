@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -108,6 +109,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 
 	scrapes := collector.NewManager(collector.Options{Appendable: db, Registerer: reg, Logger: logger.With("component", "collector")})
 	reload := newReloader(f.configFile, reg, logger,
+		applier{"runtime", applyRuntime},
 		applier{"collector", scrapes.ApplyConfig},
 	)
 	if err := reload.reload(); err != nil {
@@ -175,6 +177,15 @@ func openTSDB(dir string, cfg *config.Config, reg prometheus.Registerer, logger 
 		return nil, fmt.Errorf("opening the local store in %s: %w", dir, err)
 	}
 	return db, nil
+}
+
+// applyRuntime sets the GC target from the config unless the operator set
+// GOGC in the environment, which wins as it does for Prometheus.
+func applyRuntime(cfg *config.Config) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.Runtime.GOGC)
+	}
+	return nil
 }
 
 func buildInfo() map[string]string {

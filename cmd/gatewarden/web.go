@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 
@@ -29,6 +30,13 @@ func newHandler(reg *prometheus.Registry, ready *atomic.Bool) *handler {
 	h.mux.HandleFunc("GET /-/ready", h.serveReady)
 	h.mux.HandleFunc("POST /-/reload", h.serveReload)
 	h.mux.HandleFunc("PUT /-/reload", h.serveReload)
+	// Profiles, as every Prometheus component serves them, for memory and
+	// CPU questions on a live process.
+	h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	h.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	h.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	h.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	h.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return h
 }
 
