@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/relabel"
+
+	"github.com/gatewarden/gatewarden/internal/yamlfile"
 )
 
 func (c *Config) applyDefaults() {
@@ -88,33 +90,33 @@ func (c *Config) resolvePaths(dir string) {
 	}
 }
 
-func (c *Config) validate() []pathError {
-	var errs []pathError
+func (c *Config) validate() []yamlfile.PathError {
+	var errs []yamlfile.PathError
 	g := c.Global
 	if g.ScrapeTimeout > g.ScrapeInterval {
-		errs = append(errs, errAt(fmt.Sprintf("global scrape_timeout %s is greater than scrape_interval %s", g.ScrapeTimeout, g.ScrapeInterval), "global", "scrape_timeout"))
+		errs = append(errs, yamlfile.At(fmt.Sprintf("global scrape_timeout %s is greater than scrape_interval %s", g.ScrapeTimeout, g.ScrapeInterval), "global", "scrape_timeout"))
 	}
 	errs = append(errs, validLabels(g.ExternalLabels, "global", "external_labels")...)
 	for i, pattern := range c.RuleFiles {
 		if _, err := filepath.Match(pattern, ""); err != nil {
-			errs = append(errs, errAt(fmt.Sprintf("invalid rule file pattern %q: %v", pattern, err), "rule_files", i))
+			errs = append(errs, yamlfile.At(fmt.Sprintf("invalid rule file pattern %q: %v", pattern, err), "rule_files", i))
 		}
 	}
 	if c.Runtime.GOGC < 0 {
-		errs = append(errs, errAt("runtime gogc must be positive", "runtime", "gogc"))
+		errs = append(errs, yamlfile.At("runtime gogc must be positive", "runtime", "gogc"))
 	}
 	if c.Storage.Retention < 0 {
-		errs = append(errs, errAt("storage retention must be positive", "storage", "retention"))
+		errs = append(errs, yamlfile.At("storage retention must be positive", "storage", "retention"))
 	}
 	jobs := map[string]bool{}
 	for i, sc := range c.ScrapeConfigs {
 		at := func(p ...any) []any { return append([]any{"scrape_configs", i}, p...) }
 		if sc == nil {
-			errs = append(errs, errAt("empty scrape config", at()...))
+			errs = append(errs, yamlfile.At("empty scrape config", at()...))
 			continue
 		}
 		if jobs[sc.JobName] {
-			errs = append(errs, errAt(fmt.Sprintf("job_name %q is used by an earlier scrape config", sc.JobName), at("job_name")...))
+			errs = append(errs, yamlfile.At(fmt.Sprintf("job_name %q is used by an earlier scrape config", sc.JobName), at("job_name")...))
 		}
 		jobs[sc.JobName] = true
 		errs = append(errs, sc.validate(at)...)
@@ -122,9 +124,9 @@ func (c *Config) validate() []pathError {
 	return errs
 }
 
-func (sc *ScrapeConfig) validate(at func(...any) []any) []pathError {
-	var errs []pathError
-	add := func(msg string, p ...any) { errs = append(errs, errAt(msg, at(p...)...)) }
+func (sc *ScrapeConfig) validate(at func(...any) []any) []yamlfile.PathError {
+	var errs []yamlfile.PathError
+	add := func(msg string, p ...any) { errs = append(errs, yamlfile.At(msg, at(p...)...)) }
 	if sc.JobName == "" {
 		add("job_name is required", "job_name")
 	}
@@ -147,7 +149,7 @@ func (sc *ScrapeConfig) validate(at func(...any) []any) []pathError {
 			}
 		}
 		for _, e := range validLabels(st.Labels) {
-			add(e.msg, "static_configs", j, "labels")
+			add(e.Msg, "static_configs", j, "labels")
 		}
 	}
 	for j, fsd := range sc.FileSDConfigs {
@@ -177,7 +179,7 @@ func (sc *ScrapeConfig) validate(at func(...any) []any) []pathError {
 	if sc.BasicAuth != nil && sc.Authorization != nil {
 		add("at most one of basic_auth and authorization may be set", "authorization")
 	}
-	var es []pathError
+	var es []yamlfile.PathError
 	sc.relabel, es = compileRelabel(sc.RelabelConfigs, at("relabel_configs"))
 	errs = append(errs, es...)
 	sc.metricRelabel, es = compileRelabel(sc.MetricRelabelConfigs, at("metric_relabel_configs"))
@@ -201,25 +203,25 @@ func validTarget(t string) error {
 	return nil
 }
 
-func validLabels(ls map[string]string, path ...any) []pathError {
-	var errs []pathError
+func validLabels(ls map[string]string, path ...any) []yamlfile.PathError {
+	var errs []yamlfile.PathError
 	for name := range ls {
 		if !model.UTF8Validation.IsValidLabelName(name) || strings.HasPrefix(name, "__") {
-			errs = append(errs, errAt(fmt.Sprintf("invalid label name %q", name), path...))
+			errs = append(errs, yamlfile.At(fmt.Sprintf("invalid label name %q", name), path...))
 		}
 	}
 	return errs
 }
 
-func compileRelabel(rcs []RelabelConfig, path []any) ([]*relabel.Config, []pathError) {
+func compileRelabel(rcs []RelabelConfig, path []any) ([]*relabel.Config, []yamlfile.PathError) {
 	var (
 		out  []*relabel.Config
-		errs []pathError
+		errs []yamlfile.PathError
 	)
 	for i, rc := range rcs {
 		c, err := rc.compile()
 		if err != nil {
-			errs = append(errs, errAt(err.Error(), append(path, i)...))
+			errs = append(errs, yamlfile.At(err.Error(), append(path, i)...))
 			continue
 		}
 		out = append(out, c)

@@ -1,0 +1,196 @@
+// Package yamlfile decodes YAML files strictly and reports every problem
+// with its file, line and column, including problems found after decoding.
+package yamlfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem in a config file, located so an editor can jump to it.
+type Error struct {
+	File         string
+	Line, Column int // Column is 0 when only the line is known
+	Msg          string
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Line == 0:
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	case e.Column == 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+}
+
+// Errors is every problem found in one file, in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Document keeps the parsed node tree so that errors found after decoding,
+// by validation, can still point at a line and column.
+type Document struct {
+	file string
+	root *yaml.Node
+}
+
+// Decode fills v from b strictly: unknown keys and wrong types are errors,
+// all of them reported at once. file names the source in errors.
+func Decode(b []byte, file string, v any) (*Document, error) {
+	d := &Document{file: file}
+	if file == "" {
+		d.file = "<config>"
+	}
+	return d, d.decode(b, v)
+}
+
+var (
+	syntaxLine   = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	typeLine     = regexp.MustCompile(`^line (\d+): (?:column (\d+): )?(.*)$`)
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+)
+
+// decode fills v strictly: unknown keys and wrong types are errors, all of
+// them reported at once rather than the first.
+func (d *Document) decode(b []byte, v any) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		if m := syntaxLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return Errors{{File: d.file, Line: line, Msg: m[2]}}
+		}
+		return Errors{{File: d.file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	d.root = &root
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	err := dec.Decode(v)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return Errors{{File: d.file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	var errs Errors
+	for _, msg := range te.Errors {
+		errs = append(errs, d.typeError(msg))
+	}
+	return errs
+}
+
+// typeError turns one of yaml.v3's "line N: ..." messages into a located
+// Error, finding the column from the node tree yaml.v3 does not report.
+func (d *Document) typeError(msg string) *Error {
+	m := typeLine.FindStringSubmatch(msg)
+	if m == nil {
+		return &Error{File: d.file, Msg: msg}
+	}
+	line, _ := strconv.Atoi(m[1])
+	e := &Error{File: d.file, Line: line, Msg: m[3]}
+	if m[2] != "" {
+		e.Column, _ = strconv.Atoi(m[2])
+		return e
+	}
+	if f := unknownField.FindStringSubmatch(m[3]); f != nil {
+		e.Msg = fmt.Sprintf("unknown field %q", f[1])
+		e.Column = column(d.root, line, f[1], true)
+		return e
+	}
+	e.Column = column(d.root, line, "", false)
+	return e
+}
+
+// column finds the first node on line whose role (mapping key or value)
+// matches, and whose text is want when want is set.
+func column(n *yaml.Node, line int, want string, key bool) int {
+	if n == nil {
+		return 0
+	}
+	for i, c := range n.Content {
+		isKey := n.Kind == yaml.MappingNode && i%2 == 0
+		if c.Line == line && c.Kind == yaml.ScalarNode && isKey == key && (want == "" || c.Value == want) {
+			return c.Column
+		}
+		if col := column(c, line, want, key); col != 0 {
+			return col
+		}
+	}
+	return 0
+}
+
+// PathError is a validation problem at a path of mapping keys (string) and
+// sequence indexes (int) from the document root.
+type PathError struct {
+	Path []any
+	Msg  string
+}
+
+// At makes a PathError.
+func At(msg string, path ...any) PathError { return PathError{Path: path, Msg: msg} }
+
+// Locate positions validation errors at the deepest node of their path that
+// exists, so a missing field is reported at the mapping that lacks it.
+func (d *Document) Locate(pes []PathError) Errors {
+	var errs Errors
+	for _, pe := range pes {
+		n := d.Node(pe.Path...)
+		e := &Error{File: d.file, Msg: pe.Msg}
+		if n != nil {
+			e.Line, e.Column = n.Line, n.Column
+		}
+		errs = append(errs, e)
+	}
+	return errs
+}
+
+// Node returns the deepest node along path that exists, nil for an empty
+// document.
+func (d *Document) Node(path ...any) *yaml.Node {
+	if d.root == nil || len(d.root.Content) == 0 {
+		return nil
+	}
+	n := d.root.Content[0]
+	for _, p := range path {
+		next := child(n, p)
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return n
+}
+
+func child(n *yaml.Node, p any) *yaml.Node {
+	switch p := p.(type) {
+	case string:
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == p {
+				return n.Content[i+1]
+			}
+		}
+	case int:
+		if n.Kind == yaml.SequenceNode && p < len(n.Content) {
+			return n.Content[p]
+		}
+	}
+	return nil
+}
