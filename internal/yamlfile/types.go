@@ -18,7 +18,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := model.ParseDuration(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil {
-		return typeError(n, "invalid duration %q: use a number and a unit such as 30s, 5m or 2h", n.Value)
+		return NodeError(n, "invalid duration %q: use a number and a unit such as 30s, 5m or 2h", n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -37,7 +37,7 @@ type Bytes int64
 func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
 	v, err := units.ParseBase2Bytes(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil || v < 0 {
-		return typeError(n, "invalid size %q: use a number and a unit such as 512KB or 64MB", n.Value)
+		return NodeError(n, "invalid size %q: use a number and a unit such as 512KB or 64MB", n.Value)
 	}
 	*b = Bytes(v)
 	return nil
@@ -46,6 +46,8 @@ func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the size back with a unit.
 func (b Bytes) MarshalYAML() (any, error) { return units.Base2Bytes(b).String(), nil }
 
-func typeError(n *yaml.Node, format string, args ...any) error {
+// NodeError reports a bad value at its node, as a type error so that decoding
+// goes on and every problem of a file is reported at once.
+func NodeError(n *yaml.Node, format string, args ...any) error {
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: column %d: ", n.Line, n.Column) + fmt.Sprintf(format, args...)}}
 }

@@ -46,13 +46,14 @@ func (es Errors) Error() string {
 // by validation, can still point at a line and column.
 type Document struct {
 	file string
+	src  []byte
 	root *yaml.Node
 }
 
 // Decode fills v from b strictly: unknown keys and wrong types are errors,
 // all of them reported at once. file names the source in errors.
 func Decode(b []byte, file string, v any) (*Document, error) {
-	d := &Document{file: file}
+	d := &Document{file: file, src: b}
 	if file == "" {
 		d.file = "<config>"
 	}
@@ -157,6 +158,47 @@ func (d *Document) Locate(pes []PathError) Errors {
 		errs = append(errs, e)
 	}
 	return errs
+}
+
+// File is the name errors carry.
+func (d *Document) File() string { return d.file }
+
+// ErrorIn locates a problem at byte offset within the value of the scalar
+// n, such as a PromQL parse error inside an expr, so the column points into
+// the expression itself.
+func (d *Document) ErrorIn(n *yaml.Node, offset int, msg string) *Error {
+	e := &Error{File: d.file, Line: n.Line, Column: n.Column, Msg: msg}
+	if n.Kind != yaml.ScalarNode || offset < 0 || offset > len(n.Value) {
+		return e
+	}
+	before := n.Value[:offset]
+	switch n.Style {
+	case yaml.LiteralStyle:
+		// The text starts on the line after the | indicator, each line
+		// indented as the block's first line is.
+		lines := strings.Count(before, "\n")
+		e.Line = n.Line + 1 + lines
+		e.Column = d.indent(e.Line) + 1 + len(before) - (strings.LastIndex(before, "\n") + 1)
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if !strings.Contains(before, "\n") {
+			e.Column = n.Column + 1 + offset
+		}
+	case 0: // plain
+		if !strings.Contains(before, "\n") {
+			e.Column = n.Column + offset
+		}
+	}
+	return e
+}
+
+// indent is the number of leading spaces of 1-based line.
+func (d *Document) indent(line int) int {
+	lines := strings.SplitN(string(d.src), "\n", line+1)
+	if line-1 >= len(lines) {
+		return 0
+	}
+	l := lines[line-1]
+	return len(l) - len(strings.TrimLeft(l, " "))
 }
 
 // Node returns the deepest node along path that exists, nil for an empty
