@@ -40,7 +40,9 @@ func TestScrapeGatewaysimThenQuery(t *testing.T) {
 	if err := m.ApplyConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = m.Run(ctx) }()
+	done := make(chan struct{})
+	go func() { _ = m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
 	var last Event
 	for range 3 {
 		last = ev.waitFor(t, "a good scrape", func(e Event) bool { return e.Err == nil })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"math"
@@ -32,20 +33,20 @@ type Event struct {
 	// Time is the scrape's timestamp, the one its samples carry.
 	Time time.Time
 	Err  error
-	// Metrics names each metric that landed, once, in exposition order.
+	// Metrics names the metric families that landed, in exposition order.
 	Metrics []string
 }
 
 // cacheEntry remembers what one exposition line became, so a steady target
 // costs a map lookup per sample rather than a label parse and relabeling.
 type cacheEntry struct {
-	key      string
-	ref      storage.SeriesRef
-	lset     labels.Labels
-	name     string
-	lastSeen uint64
-	dropped  bool // metric relabeling dropped it
-	explicit bool // it carried its own timestamp: no staleness marker, as in Prometheus
+	ref       storage.SeriesRef
+	lset      labels.Labels
+	name      string
+	lastSeen  uint64
+	dropped   bool // metric relabeling dropped it
+	explicit  bool // its last sample carried a timestamp: no staleness marker, as in Prometheus
+	committed bool // a scrape with it has landed, so it is no longer new
 }
 
 // scrapeStats feeds the scrape_* meta series and the rejection counters.
@@ -78,11 +79,12 @@ type loop struct {
 
 	symbols    *labels.SymbolTable
 	lb         *labels.Builder
-	cache      map[string]*cacheEntry
+	cache      map[cacheKey]*cacheEntry
 	prev, cur  []*cacheEntry
 	iter       uint64
 	reportLset [len(reportNames)]labels.Labels
 	reportRef  [len(reportNames)]storage.SeriesRef
+	lastTs     int64 // the last scrape's timestamp
 
 	mtx    sync.Mutex
 	status TargetStatus
@@ -99,7 +101,7 @@ func newLoop(job string, t *target, sc *config.ScrapeConfig, client *http.Client
 		logger:  logger.With("target", t.url),
 		symbols: labels.NewSymbolTable(),
 		lb:      labels.NewBuilder(labels.EmptyLabels()),
-		cache:   map[string]*cacheEntry{},
+		cache:   map[cacheKey]*cacheEntry{},
 		fetcher: fetcher{client: client, url: t.url, limit: int64(sc.BodySizeLimit), timeout: formatSeconds(t.timeout.Seconds())},
 		done:    make(chan struct{}),
 		now:     time.Now,
@@ -150,6 +152,7 @@ func (l *loop) scrape(ctx context.Context, start time.Time) {
 		return // shutting down: an interrupted scrape is not a failed one
 	}
 	ts := timestamp.FromTime(start)
+	l.lastTs = ts
 	var st scrapeStats
 	var names []string
 	if err == nil {
@@ -208,6 +211,8 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 	}()
 	l.iter++
 	cur := l.cur[:0]
+	limit := int(l.sc.SampleLimit)
+	droppedSeen := 0
 	var lset labels.Labels
 	for {
 		e, err := p.Next()
@@ -233,32 +238,39 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 			met, tp, h, fh = p.Histogram()
 		}
 		st.scraped++
-		ce := l.cache[string(met)]
+		key := l.keyOf(met)
+		ce := l.cache[key]
 		if ce == nil {
 			p.Labels(&lset)
-			if ce, err = l.newEntry(string(met), lset); err != nil {
+			if ce, err = l.newEntry(key, lset); err != nil {
 				return st, nil, err
 			}
-			st.added++
 		}
-		if ce.lastSeen == l.iter {
-			// A series twice in one scrape: the first sample wins, as the
-			// TSDB would keep it, and the scrape still counts.
-			st.reject(rejectDuplicate)
-			continue
-		}
-		ce.lastSeen = l.iter
-		cur = append(cur, ce)
 		if ce.dropped {
+			if ce.lastSeen != l.iter {
+				droppedSeen++
+			}
+			ce.lastSeen = l.iter
 			continue
 		}
 		st.postRelabel++
-		if limit := int(l.sc.SampleLimit); limit > 0 && st.postRelabel > limit {
-			return st, nil, failure(reasonSampleLimit, fmt.Errorf("sample_limit exceeded: more than %d samples", limit))
+		if limit > 0 && st.postRelabel > limit {
+			continue // keep counting, so the report says how far over it was
 		}
+		explicit := tp != nil && l.sc.HonorsTimestamps()
+		if ce.lastSeen == l.iter && !explicit {
+			// The same series twice in one scrape: the first sample wins, as
+			// the TSDB would keep it, and the scrape still counts.
+			st.reject(rejectDuplicate)
+			continue
+		}
+		if ce.lastSeen != l.iter {
+			cur = append(cur, ce)
+		}
+		ce.lastSeen, ce.explicit = l.iter, explicit
 		t := ts
-		if tp != nil && l.sc.HonorsTimestamps() {
-			t, ce.explicit = *tp, true
+		if explicit {
+			t = *tp
 		}
 		var ref storage.SeriesRef
 		if h != nil || fh != nil {
@@ -278,28 +290,58 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 			names = append(names, ce.name)
 		}
 	}
+	if limit > 0 && st.postRelabel > limit {
+		return st, nil, failure(reasonSampleLimit, fmt.Errorf("sample_limit exceeded: %d samples, limit %d", st.postRelabel, limit))
+	}
 	for _, ce := range l.prev {
-		if ce.lastSeen == l.iter {
-			continue
-		}
-		if !ce.dropped && !ce.explicit {
+		if ce.lastSeen != l.iter && !ce.explicit {
 			_, _ = app.Append(ce.ref, ce.lset, ts, staleNaN)
 		}
-		delete(l.cache, ce.key)
 	}
 	if err := app.Commit(); err != nil {
 		return st, nil, failure(reasonStorage, err)
 	}
+	for _, ce := range cur {
+		if !ce.committed {
+			st.added++
+			ce.committed = true
+		}
+	}
 	l.prev, l.cur = cur, l.prev
-	l.m.cachedSeries.WithLabelValues(l.job).Set(float64(len(l.cache)))
+	l.evict(len(cur) + droppedSeen)
 	return st, names, nil
 }
+
+// evict forgets series the last successful scrape did not have: gone from
+// the target, or only seen in scrapes that failed. Most scrapes have none,
+// and skip the walk.
+func (l *loop) evict(seen int) {
+	if len(l.cache) > seen {
+		for k, ce := range l.cache {
+			if ce.lastSeen != l.iter {
+				delete(l.cache, k)
+			}
+		}
+	}
+	l.m.cachedSeries.WithLabelValues(l.job).Set(float64(len(l.cache)))
+}
+
+// keyOf identifies an exposition line by two independent 64-bit hashes
+// rather than by its text: 16 bytes instead of ~150 per series, and a
+// collision less likely than a cosmic-ray bit flip.
+func (l *loop) keyOf(met []byte) cacheKey {
+	return cacheKey{maphash.Bytes(seedA, met), maphash.Bytes(seedB, met)}
+}
+
+type cacheKey struct{ a, b uint64 }
+
+var seedA, seedB = maphash.MakeSeed(), maphash.MakeSeed()
 
 // newEntry labels a series seen for the first time: target labels merged as
 // honor_labels says, metric relabeling, then the limits and name checks that
 // fail the scrape in Prometheus.
-func (l *loop) newEntry(key string, lset labels.Labels) (*cacheEntry, error) {
-	ce := &cacheEntry{key: key}
+func (l *loop) newEntry(key cacheKey, lset labels.Labels) (*cacheEntry, error) {
+	ce := &cacheEntry{}
 	lset = l.mutate(lset)
 	if lset.IsEmpty() {
 		ce.dropped = true
@@ -322,14 +364,19 @@ func (l *loop) mutate(lset labels.Labels) labels.Labels {
 	lb.Reset(lset)
 	l.t.labels.Range(func(tl labels.Label) {
 		existing := lset.Get(tl.Name)
-		switch {
-		case l.sc.HonorLabels && existing != "":
-		case existing != "":
-			lb.Set(model.ExportedLabelPrefix+tl.Name, existing)
-			lb.Set(tl.Name, tl.Value)
-		default:
-			lb.Set(tl.Name, tl.Value)
+		if existing != "" && l.sc.HonorLabels {
+			return
 		}
+		if existing != "" {
+			// As Prometheus: the exposed value moves to exported_<name>,
+			// or exported_exported_<name> if that is taken too.
+			name := model.ExportedLabelPrefix + tl.Name
+			for lset.Has(name) {
+				name = model.ExportedLabelPrefix + name
+			}
+			lb.Set(name, existing)
+		}
+		lb.Set(tl.Name, tl.Value)
 	})
 	if !relabel.ProcessBuilder(lb, l.sc.MetricRelabeling()...) {
 		return labels.EmptyLabels()
@@ -359,7 +406,7 @@ func (l *loop) staleAll(ctx context.Context, ts int64) {
 	}
 	app := l.app.Appender(ctx)
 	for _, ce := range l.prev {
-		if !ce.dropped && !ce.explicit {
+		if !ce.explicit {
 			_, _ = app.Append(ce.ref, ce.lset, ts, staleNaN)
 		}
 	}
@@ -396,10 +443,12 @@ func (l *loop) appendReport(ctx context.Context, ts int64, vals [len(reportNames
 // staleness markers for everything it exposed; at shutdown nothing is
 // written, so series continue after a restart.
 func (l *loop) end() {
-	if !l.staleOnStop.Load() {
-		return
+	if !l.staleOnStop.Load() || l.lastTs == 0 {
+		return // nothing was ever written for this target
 	}
-	ctx, ts := context.Background(), timestamp.FromTime(l.now())
+	// Never at or before the last scrape's timestamp, where the TSDB would
+	// refuse the marker as a duplicate.
+	ctx, ts := context.Background(), max(timestamp.FromTime(l.now()), l.lastTs+1)
 	l.staleAll(ctx, ts)
 	var stale [len(reportNames)]float64
 	for i := range stale {

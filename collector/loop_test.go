@@ -261,7 +261,7 @@ func TestLimitsFailTheScrape(t *testing.T) {
 		{"label_limit", "    label_limit: 4\n", "a{x=\"1\",y=\"2\"} 1\n", reasonLabelLimit, "label_limit exceeded"},
 		{"body_size_limit", "    body_size_limit: 1KB\n", strings.Repeat("a 1\n", 300), reasonBodySize, "body size limit exceeded"},
 		{"malformed line", "", "a 1\nb{ 1\n", reasonParse, "expected label name"},
-		{"invalid label name", "", "a{1x=\"1\"} 1\n", reasonParse, ""},
+		{"invalid label name", "", "a{1x=\"1\"} 1\n", reasonParse, "expected label name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := newTestDB(t)
@@ -371,5 +371,60 @@ func TestGzipAndOpenMetrics(t *testing.T) {
 	}
 	if c := only(t, db, "c_total"); !equal(c, []float64{4}) {
 		t.Errorf("c_total = %v", c)
+	}
+}
+
+func TestCacheForgetsWhatFailedScrapesSaw(t *testing.T) {
+	db := newTestDB(t)
+	l := newTestLoop(t, db, "    sample_limit: 3\n")
+	l.exp.set("a 1\nb 1\n")
+	l.scrape(context.Background(), at(0))
+	// Over the limit with churning series: the scrape fails, its new series
+	// must not stay cached.
+	l.exp.set("x1 1\nx2 1\nx3 1\nx4 1\nx5 1\n")
+	l.scrape(context.Background(), at(1))
+	if got := only(t, db, "scrape_samples_scraped"); !equal(got, []float64{2, 5}) {
+		t.Errorf("scrape_samples_scraped = %v: a sample_limit failure still reports the whole count", got)
+	}
+	l.exp.set("a 2\n")
+	l.scrape(context.Background(), at(2))
+	l.scrape(context.Background(), at(3))
+	if len(l.cache) != 1 {
+		t.Errorf("cache holds %d entries after the target settled on one series", len(l.cache))
+	}
+	if b := only(t, db, "b"); len(b) != 2 || !isStale(b[1]) {
+		t.Errorf("b = %v: the failed scrape must have marked it stale", b)
+	}
+	if added := only(t, db, "scrape_series_added"); !equal(added, []float64{2, 0, 0, 0}) {
+		t.Errorf("scrape_series_added = %v", added)
+	}
+}
+
+func TestSeriesAddedExcludesDroppedAndExportedLabelsNest(t *testing.T) {
+	db := newTestDB(t)
+	l := newTestLoop(t, db, "    metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: drop_me\n        action: drop\n")
+	l.exp.set("a{job=\"x\",exported_job=\"y\"} 1\ndrop_me 1\n")
+	l.scrape(context.Background(), at(0))
+	if added := only(t, db, "scrape_series_added"); !equal(added, []float64{1}) {
+		t.Errorf("scrape_series_added = %v, want 1: dropped series are not added", added)
+	}
+	for k := range samples(t, db, "a") {
+		if !strings.Contains(k, `exported_exported_job="x"`) || !strings.Contains(k, `exported_job="y"`) {
+			t.Errorf("conflicting labels: %s", k)
+		}
+	}
+}
+
+func TestDuplicatesWithTimestampsAreKept(t *testing.T) {
+	db := newTestDB(t)
+	l := newTestLoop(t, db, "")
+	ms := func(i int) string { return strconv.FormatInt(timestamp.FromTime(at(i)), 10) }
+	l.exp.set("a 1 " + ms(0) + "\na 2 " + ms(1) + "\n")
+	l.scrape(context.Background(), at(1))
+	if a := only(t, db, "a"); !equal(a, []float64{1, 2}) {
+		t.Errorf("a = %v: samples of one series at different timestamps are not duplicates", a)
+	}
+	if n := testutil.ToFloat64(l.m.rejected.WithLabelValues("gw", rejectDuplicate)); n != 0 {
+		t.Errorf("rejected{duplicate} = %v", n)
 	}
 }

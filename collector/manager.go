@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/storage"
@@ -32,8 +33,10 @@ type Manager struct {
 
 	mtx     sync.Mutex
 	pools   map[string]*pool
-	subs    []func(Event)
 	running context.Context
+	// subs is read by every scrape without a lock, so a scrape never waits
+	// on a reload that is waiting for that scrape to end.
+	subs atomic.Pointer[[]func(Event)]
 }
 
 // NewManager returns a manager with no jobs; ApplyConfig gives it some.
@@ -49,75 +52,71 @@ func NewManager(o Options) *Manager {
 func (m *Manager) Subscribe(fn func(Event)) {
 	m.mtx.Lock()
 	defer m.mtx.Unlock()
-	m.subs = append(m.subs, fn)
+	var subs []func(Event)
+	if old := m.subs.Load(); old != nil {
+		subs = append(subs, *old...)
+	}
+	subs = append(subs, fn)
+	m.subs.Store(&subs)
 }
 
 func (m *Manager) publish(e Event) {
-	m.mtx.Lock()
-	subs := m.subs
-	m.mtx.Unlock()
-	for _, fn := range subs {
-		fn(e)
+	if subs := m.subs.Load(); subs != nil {
+		for _, fn := range *subs {
+			fn(e)
+		}
 	}
 }
 
-// ApplyConfig brings the jobs in line with cfg. Unchanged jobs keep running
-// untouched; a changed job restarts, its surviving targets without a gap in
-// their series.
+// ApplyConfig brings the jobs in line with cfg, all or nothing: if any job
+// cannot be set up (a TLS file that does not load), nothing changes.
+// Unchanged jobs keep running untouched; a changed job restarts, its
+// surviving targets without a gap in their series.
 func (m *Manager) ApplyConfig(cfg *config.Config) error {
-	next := map[string]*config.ScrapeConfig{}
-	for _, sc := range cfg.ScrapeConfigs {
-		next[sc.JobName] = sc
-	}
 	m.mtx.Lock()
 	defer m.mtx.Unlock()
+	next := map[string]*pool{}
 	var errs []error
-	for job, p := range m.pools {
-		if sc, ok := next[job]; ok && p.cfg.Equal(sc) {
-			delete(next, job)
+	for _, sc := range cfg.ScrapeConfigs {
+		if p, ok := m.pools[sc.JobName]; ok && p.cfg.Equal(sc) {
+			next[sc.JobName] = p
 			continue
 		}
-		keep := map[string]bool{}
-		if sc, ok := next[job]; ok {
-			np, err := newPool(sc, m.app, m.m, m.publish, m.logger)
-			if err != nil {
-				errs = append(errs, err)
-				delete(next, job)
-				continue // the old pool keeps running
-			}
-			m.replace(p, np)
-			delete(next, job)
-			continue
-		}
-		if m.running != nil {
-			p.stop(keep, false)
-		}
-		delete(m.pools, job)
-		m.m.forget(job)
-	}
-	for job, sc := range next {
 		p, err := newPool(sc, m.app, m.m, m.publish, m.logger)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		m.pools[job] = p
-		if m.running != nil {
+		next[sc.JobName] = p
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for job, old := range m.pools {
+		np, ok := next[job]
+		switch {
+		case ok && np == old:
+			continue
+		case m.running == nil:
+		case ok:
+			// Stop first, so the old loops' last samples and markers are
+			// written before the new ones start; targets in both get none.
+			np.readFiles()
+			old.stop(np.targetKeys(), false)
+		default:
+			old.stop(nil, false)
+		}
+		if !ok {
+			m.m.forget(job)
+		}
+	}
+	for job, p := range next {
+		if m.running != nil && m.pools[job] != p {
 			p.start(m.running)
 		}
 	}
-	return errors.Join(errs...)
-}
-
-// replace starts the new pool before the old one stops, so targets in both
-// keep their series without staleness markers in between.
-func (m *Manager) replace(old, np *pool) {
-	m.pools[np.job] = np
-	if m.running == nil {
-		return
-	}
-	np.start(m.running)
-	old.stop(np.keys(), false)
+	m.pools = next
+	return nil
 }
 
 // Run scrapes until ctx ends, then stops every loop without staleness

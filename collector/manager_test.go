@@ -108,8 +108,9 @@ func TestRemovedTargetGetsStalenessMarkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = m.Run(ctx) }()
+	done := make(chan struct{})
+	go func() { _ = m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
 	ev.waitFor(t, "a scrape", func(e Event) bool { return e.Err == nil })
 	empty, _ := config.Load(nil, "")
 	if err := m.ApplyConfig(empty); err != nil {
@@ -151,5 +152,50 @@ func TestFileSDFollowsFileChanges(t *testing.T) {
 	ev.waitFor(t, "the bad file read", func(Event) bool { return testutil.ToFloat64(m.m.sdReadFailures) >= 1 })
 	if ts := m.Targets(); len(ts) != 1 || ts[0].Labels.Get("instance") != b {
 		t.Fatalf("a broken file must keep its last targets: %+v", ts)
+	}
+}
+
+// TestReloadWhileScraping reloads between two configs while a fast target is
+// being scraped; a reload must never wait on a scrape that waits on it.
+func TestReloadWhileScraping(t *testing.T) {
+	var body strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&body, "s{i=\"%d\"} 1\n", i)
+	}
+	addr := staticTarget(t, body.String())
+	m, ev, stop := startManager(t, "scrape_configs:\n"+fastJob("a", addr, "10ms"))
+	ev.waitFor(t, "a scrape", func(e Event) bool { return e.Err == nil })
+	for i := range 40 {
+		cfg, err := config.Load([]byte("scrape_configs:\n"+fastJob("a", addr, []string{"10ms", "20ms"}[i%2])), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.ApplyConfig(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+}
+
+func fastJob(name, addr, interval string) string {
+	return fmt.Sprintf("  - job_name: %s\n    scrape_interval: %s\n    static_configs: [{targets: [%q]}]\n", name, interval, addr)
+}
+
+func TestApplyConfigIsAllOrNothing(t *testing.T) {
+	a := staticTarget(t, "a 1\n")
+	m, ev, _ := startManager(t, "scrape_configs:\n"+job("one", a))
+	ev.waitFor(t, "job one", func(e Event) bool { return e.Job == "one" })
+	cfg, err := config.Load([]byte("scrape_configs:\n"+job("one", a)+job("two", a)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file that vanished between validation and apply: the client of job
+	// two cannot be built.
+	cfg.ScrapeConfigs[1].TLSConfig.CAFile = filepath.Join(t.TempDir(), "gone.pem")
+	if err := m.ApplyConfig(cfg); err == nil {
+		t.Fatal("a job whose client cannot be built must fail the apply")
+	}
+	if ts := m.Targets(); len(ts) != 1 || ts[0].ScrapePool != "one" {
+		t.Fatalf("a failed apply changed the targets: %+v", ts)
 	}
 }

@@ -123,13 +123,15 @@ func (p *pool) sync(ctx context.Context) {
 // stop ends every loop. Targets in keep continue under a new pool and get no
 // staleness markers; the others do, unless the whole process is stopping.
 func (p *pool) stop(keep map[string]bool, shutdown bool) {
-	// Decide before cancelling: a loop writes its markers as it ends.
+	// Decide before cancelling, as a loop writes its markers as it ends, and
+	// cancel under the lock, so a concurrent sync sees the cancelled context
+	// and starts nothing.
 	p.mtx.Lock()
 	for key, l := range p.loops {
 		l.staleOnStop.Store(!shutdown && !keep[key])
 	}
-	p.mtx.Unlock()
 	p.cancel()
+	p.mtx.Unlock()
 	<-p.done
 	p.mtx.Lock()
 	defer p.mtx.Unlock()
@@ -139,11 +141,10 @@ func (p *pool) stop(keep map[string]bool, shutdown bool) {
 	p.loops = map[string]*loop{}
 }
 
-func (p *pool) keys() map[string]bool {
-	p.mtx.Lock()
-	defer p.mtx.Unlock()
-	out := make(map[string]bool, len(p.loops))
-	for k := range p.loops {
+// targetKeys are the targets the pool will scrape once started.
+func (p *pool) targetKeys() map[string]bool {
+	out := map[string]bool{}
+	for k := range p.targets() {
 		out[k] = true
 	}
 	return out

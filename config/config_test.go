@@ -69,7 +69,7 @@ func TestLoadErrorsAreLocated(t *testing.T) {
 		want      []string
 	}{
 		{"unknown key", "global:\n  scrape_intervall: 10s\n", []string{"f.yml:2:3: unknown field \"scrape_intervall\""}},
-		{"wrong type", "scrape_configs:\n  - job_name: a\n    sample_limit: lots\n", []string{"f.yml:3:19: cannot unmarshal !!str `lots` into uint"}},
+		{"wrong type", "scrape_configs:\n  - job_name: a\n    sample_limit: lots\n", []string{"f.yml:3:19: cannot unmarshal !!str into uint"}},
 		{"bad duration", "global:\n  scrape_interval: 10x\n", []string{"f.yml:2:20: invalid duration \"10x\""}},
 		{"bad size", "scrape_configs:\n  - job_name: a\n    body_size_limit: huge\n", []string{"f.yml:3:22: invalid size \"huge\""}},
 		{"all errors at once", "global:\n  nope: 1\nstorage:\n  retention: x\n", []string{"f.yml:2:3: unknown field \"nope\"", "f.yml:4:14: invalid duration"}},
@@ -81,7 +81,9 @@ func TestLoadErrorsAreLocated(t *testing.T) {
 		{"target with scheme", "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [\"http://x:1\"]\n", []string{"f.yml:4:19: target \"http://x:1\" must be host:port"}},
 		{"two secrets", "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: f}\n", []string{"f.yml:3:17: basic_auth: at most one of password and password_file"}},
 		{"negative gogc", "runtime:\n  gogc: -5\n", []string{"f.yml:2:9: runtime gogc must be positive"}},
-		{"bad label", "global:\n  external_labels: {__x: y}\n", []string{"f.yml:2:20: invalid label name \"__x\""}},
+		{"type error in a flow mapping", "scrape_configs:\n  - job_name: a\n    tls_config: {server_name: x, insecure_skip_verify: maybe}\n", []string{"f.yml:3:56: cannot unmarshal !!str into bool"}},
+		{"missing ca file", "scrape_configs:\n  - job_name: a\n    tls_config: {ca_file: /nonexistent/ca.pem}\n", []string{"f.yml:3:27: tls_config ca_file: stat /nonexistent/ca.pem: no such file or directory"}},
+		{"bad label", "global:\n  external_labels: {__x: y}\n", []string{"f.yml:2:26: invalid label name \"__x\""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load([]byte(tc.yml), "f.yml")
@@ -102,9 +104,20 @@ func TestLoadErrorsAreLocated(t *testing.T) {
 }
 
 func TestSecretsNotInErrors(t *testing.T) {
-	_, err := Load([]byte("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: hunter2, password_file: f}\n"), "f.yml")
-	if err == nil || strings.Contains(err.Error(), "hunter2") {
-		t.Fatalf("error must exist and not contain the secret: %v", err)
+	for _, yml := range []string{
+		"scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: hunter2, password_file: f}\n",
+		"scrape_configs:\n  - job_name: a\n    basic_auth: hunter2\n", // a secret where a mapping belongs
+	} {
+		_, err := Load([]byte(yml), "f.yml")
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("error must exist and not contain the secret: %v", err)
+		}
+	}
+}
+
+func TestReservedTargetLabelsAllowed(t *testing.T) {
+	if _, err := Load([]byte("scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['h:1'], labels: {__scheme__: https, __param_module: x}}]\n"), "f.yml"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -2,8 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/common/model"
@@ -96,7 +99,7 @@ func (c *Config) validate() []yamlfile.PathError {
 	if g.ScrapeTimeout > g.ScrapeInterval {
 		errs = append(errs, yamlfile.At(fmt.Sprintf("global scrape_timeout %s is greater than scrape_interval %s", g.ScrapeTimeout, g.ScrapeInterval), "global", "scrape_timeout"))
 	}
-	errs = append(errs, validLabels(g.ExternalLabels, "global", "external_labels")...)
+	errs = append(errs, validLabels(g.ExternalLabels, false, "global", "external_labels")...)
 	for i, pattern := range c.RuleFiles {
 		if _, err := filepath.Match(pattern, ""); err != nil {
 			errs = append(errs, yamlfile.At(fmt.Sprintf("invalid rule file pattern %q: %v", pattern, err), "rule_files", i))
@@ -148,9 +151,7 @@ func (sc *ScrapeConfig) validate(at func(...any) []any) []yamlfile.PathError {
 				add(err.Error(), "static_configs", j, "targets", k)
 			}
 		}
-		for _, e := range validLabels(st.Labels) {
-			add(e.Msg, "static_configs", j, "labels")
-		}
+		errs = append(errs, validLabels(st.Labels, true, at("static_configs", j, "labels")...)...)
 	}
 	for j, fsd := range sc.FileSDConfigs {
 		if len(fsd.Files) == 0 {
@@ -179,6 +180,17 @@ func (sc *ScrapeConfig) validate(at func(...any) []any) []yamlfile.PathError {
 	if sc.BasicAuth != nil && sc.Authorization != nil {
 		add("at most one of basic_auth and authorization may be set", "authorization")
 	}
+	// The client's own checks, for what the ones above do not say better.
+	if hc := sc.HTTPClientConfig(); len(errs) == 0 && hc.Validate() != nil {
+		add(hc.Validate().Error())
+	}
+	// The scrape client loads these when it is built: a missing one would
+	// fail the reload after the file checked fine.
+	for _, f := range [][2]string{{"ca_file", sc.TLSConfig.CAFile}, {"cert_file", sc.TLSConfig.CertFile}, {"key_file", sc.TLSConfig.KeyFile}} {
+		if _, err := os.Stat(f[1]); f[1] != "" && err != nil {
+			add(fmt.Sprintf("tls_config %s: %v", f[0], err), "tls_config", f[0])
+		}
+	}
 	var es []yamlfile.PathError
 	sc.relabel, es = compileRelabel(sc.RelabelConfigs, at("relabel_configs"))
 	errs = append(errs, es...)
@@ -203,11 +215,14 @@ func validTarget(t string) error {
 	return nil
 }
 
-func validLabels(ls map[string]string, path ...any) []yamlfile.PathError {
+// validLabels checks label names in key order, so errors come out the same
+// every time. Target labels may set the reserved __ ones (__scheme__,
+// __param_x), which relabeling then consumes.
+func validLabels(ls map[string]string, reservedOK bool, path ...any) []yamlfile.PathError {
 	var errs []yamlfile.PathError
-	for name := range ls {
-		if !model.UTF8Validation.IsValidLabelName(name) || strings.HasPrefix(name, "__") {
-			errs = append(errs, yamlfile.At(fmt.Sprintf("invalid label name %q", name), path...))
+	for _, name := range slices.Sorted(maps.Keys(ls)) {
+		if !model.UTF8Validation.IsValidLabelName(name) || !reservedOK && strings.HasPrefix(name, model.ReservedLabelPrefix) {
+			errs = append(errs, yamlfile.At(fmt.Sprintf("invalid label name %q", name), append(path, name)...))
 		}
 	}
 	return errs

@@ -89,6 +89,12 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		_ = srv.Shutdown(ctx)
 	}
 
+	// SIGHUP must not kill the process while the WAL replays; the reload
+	// actor handles the signals that arrive meanwhile.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	// The first load fails the start: there is no running config to keep.
 	cfg, err := config.LoadFile(f.configFile)
 	if err != nil {
@@ -109,10 +115,12 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 
 	scrapes := collector.NewManager(collector.Options{Appendable: db, Registerer: reg, Logger: logger.With("component", "collector")})
 	reload := newReloader(f.configFile, reg, logger,
-		applier{"runtime", applyRuntime},
+		// The appliers that can fail come first: a failed reload stops at
+		// the first error, before the ones that cannot fail.
 		applier{"collector", scrapes.ApplyConfig},
+		applier{"runtime", applyRuntime},
 	)
-	if err := reload.reload(); err != nil {
+	if err := reload.apply(cfg); err != nil {
 		shutdown()
 		return err
 	}
@@ -134,8 +142,6 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		g.Add(func() error { return scrapes.Run(ctx) }, func(error) { cancel() })
 	}
 	{
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
 		stop := make(chan struct{})
 		g.Add(func() error {
 			for {
@@ -149,8 +155,8 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 				}
 			}
 		}, func(error) {
-			signal.Stop(hup)
 			close(stop)
+			close(h.stopping)
 		})
 	}
 	{

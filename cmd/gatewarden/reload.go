@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -22,8 +21,7 @@ type reloader struct {
 	success     prometheus.Gauge
 	successTime prometheus.Gauge
 
-	mtx     sync.Mutex
-	current *config.Config
+	mtx sync.Mutex
 }
 
 // applier is one part of the process that takes a new config.
@@ -53,33 +51,37 @@ func newReloader(file string, reg prometheus.Registerer, logger *slog.Logger, ap
 func (r *reloader) reload() error {
 	r.mtx.Lock()
 	defer r.mtx.Unlock()
-	start := time.Now()
 	cfg, err := config.LoadFile(r.file)
 	if err != nil {
 		r.success.Set(0)
 		r.logger.Error("loading configuration failed; the running configuration stays", "file", r.file, "err", err)
 		return fmt.Errorf("loading %s: %w", r.file, err)
 	}
-	var errs []error
+	return r.applyLocked(cfg)
+}
+
+// apply hands an already loaded config to every part, as the first load at
+// start does.
+func (r *reloader) apply(cfg *config.Config) error {
+	r.mtx.Lock()
+	defer r.mtx.Unlock()
+	return r.applyLocked(cfg)
+}
+
+// applyLocked stops at the first part that refuses the config. Each part
+// applies all or nothing, and the parts that can refuse come first, so a
+// refused config changes nothing.
+func (r *reloader) applyLocked(cfg *config.Config) error {
+	start := time.Now()
 	for _, a := range r.appliers {
 		if err := a.apply(cfg); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", a.name, err))
+			r.success.Set(0)
+			r.logger.Error("applying configuration failed; the running configuration stays", "file", r.file, "part", a.name, "err", err)
+			return fmt.Errorf("%s: %w", a.name, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		r.success.Set(0)
-		r.logger.Error("applying configuration failed", "file", r.file, "err", err)
-		return err
-	}
-	r.current = cfg
 	r.success.Set(1)
 	r.successTime.SetToCurrentTime()
 	r.logger.Info("configuration loaded", "file", r.file, "took", time.Since(start))
 	return nil
-}
-
-func (r *reloader) config() *config.Config {
-	r.mtx.Lock()
-	defer r.mtx.Unlock()
-	return r.current
 }

@@ -19,10 +19,13 @@ type handler struct {
 	mux      *http.ServeMux
 	ready    *atomic.Bool
 	reloadCh chan chan error
+	// stopping is closed when the reload actor ends, so a late reload
+	// request is answered instead of waiting for the server to close.
+	stopping chan struct{}
 }
 
 func newHandler(reg *prometheus.Registry, ready *atomic.Bool) *handler {
-	h := &handler{mux: http.NewServeMux(), ready: ready, reloadCh: make(chan chan error)}
+	h := &handler{mux: http.NewServeMux(), ready: ready, reloadCh: make(chan chan error), stopping: make(chan struct{})}
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg}))
 	h.mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "gatewarden is Healthy.")
@@ -69,6 +72,9 @@ func (h *handler) serveReload(w http.ResponseWriter, r *http.Request) {
 	done := make(chan error, 1)
 	select {
 	case h.reloadCh <- done:
+	case <-h.stopping:
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
 	case <-r.Context().Done():
 		return
 	}
@@ -81,7 +87,7 @@ func (h *handler) serveReload(w http.ResponseWriter, r *http.Request) {
 // its API: range queries for dashboards are large and compress tenfold.
 func gzipped(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -91,6 +97,18 @@ func gzipped(next http.Handler) http.Handler {
 		defer zw.Close()
 		next.ServeHTTP(gzipWriter{ResponseWriter: w, w: zw}, r)
 	})
+}
+
+// acceptsGzip reads Accept-Encoding far enough to honour "gzip;q=0".
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if enc == "gzip" || enc == "*" {
+			q := strings.ReplaceAll(params, " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
 }
 
 type gzipWriter struct {

@@ -55,3 +55,11 @@ func TestReloadEndpointReportsOutcome(t *testing.T) {
 		t.Errorf("good reload: %d %q", rec.Code, rec.Body.String())
 	}
 }
+
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{"gzip": true, "deflate, gzip;q=0.5": true, "gzip;q=0": false, "gzip; q=0.0": false, "identity": false, "": false, "*": true} {
+		if got := acceptsGzip(header); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", header, got, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -64,7 +65,8 @@ func printValue(w io.Writer, v model.Value) {
 	_ = tw.Flush()
 }
 
-func formatValue(f float64) string { return fmt.Sprintf("%.4g", f) }
+// formatValue prints what the API returned, without rounding it away.
+func formatValue(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 func targets(stdout, stderr io.Writer, url string) int {
 	c, err := client(url)

@@ -64,6 +64,7 @@ var (
 	syntaxLine   = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 	typeLine     = regexp.MustCompile(`^line (\d+): (?:column (\d+): )?(.*)$`)
 	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	valueExcerpt = regexp.MustCompile(" `([^`]*)`")
 )
 
 // decode fills v strictly: unknown keys and wrong types are errors, all of
@@ -113,7 +114,18 @@ func (d *Document) typeError(msg string) *Error {
 		e.Column = column(d.root, line, f[1], true)
 		return e
 	}
-	e.Column = column(d.root, line, "", false)
+	// yaml.v3 quotes the start of the offending value. It finds the node
+	// among several on one line (flow mappings), and then goes: the value
+	// may be a secret written in the wrong place.
+	want := ""
+	if v := valueExcerpt.FindStringSubmatch(e.Msg); v != nil {
+		want = strings.TrimSuffix(v[1], "...")
+		e.Msg = valueExcerpt.ReplaceAllString(e.Msg, "")
+	}
+	e.Column = column(d.root, line, want, false)
+	if e.Column == 0 {
+		e.Column = column(d.root, line, "", false)
+	}
 	return e
 }
 
@@ -125,7 +137,7 @@ func column(n *yaml.Node, line int, want string, key bool) int {
 	}
 	for i, c := range n.Content {
 		isKey := n.Kind == yaml.MappingNode && i%2 == 0
-		if c.Line == line && c.Kind == yaml.ScalarNode && isKey == key && (want == "" || c.Value == want) {
+		if c.Line == line && c.Kind == yaml.ScalarNode && isKey == key && (want == "" || c.Value == want || !key && strings.HasPrefix(c.Value, want)) {
 			return c.Column
 		}
 		if col := column(c, line, want, key); col != 0 {
