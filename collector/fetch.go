@@ -37,6 +37,10 @@ type fetcher struct {
 	timeout string
 	buf     bytes.Buffer
 	gz      *gzip.Reader
+	// last is the previous body's size: the buffer is kept near it rather
+	// than at the power of two its first growth reached, which for a 100k
+	// series target is 6 MB of memory held for nothing.
+	last int
 }
 
 func (f *fetcher) fetch(ctx context.Context) (body []byte, contentType string, err error) {
@@ -72,8 +76,12 @@ func (f *fetcher) fetch(ctx context.Context) (body []byte, contentType string, e
 		r = f.gz
 	}
 	f.buf.Reset()
+	if want := f.last + f.last/8 + bytes.MinRead; f.last > 0 && f.buf.Cap() > want+want/4 {
+		f.buf = *bytes.NewBuffer(make([]byte, 0, want))
+	}
 	// One byte past the limit tells an oversized body from one exactly at it.
 	n, err := f.buf.ReadFrom(io.LimitReader(r, f.limit+1))
+	f.last = int(n)
 	if err != nil {
 		return nil, "", classify(ctx, err)
 	}

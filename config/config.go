@@ -19,7 +19,7 @@ const (
 	DefaultRetention          = 2 * time.Hour
 	DefaultBodySizeLimit      = 64 << 20
 	DefaultFileSDRefresh      = 30 * time.Second
-	DefaultGOGC               = 75
+	DefaultGOGC               = 50
 )
 
 // Config is the root of gatewarden.yml. A section left out is not started;
@@ -56,9 +56,9 @@ type StorageConfig struct {
 
 // RuntimeConfig tunes the Go runtime, as Prometheus's runtime section does.
 type RuntimeConfig struct {
-	// GOGC is the garbage collector's target percentage. A sidecar's heap is
-	// mostly long-lived series that allocate little per scrape, so a lower
-	// value than Go's 100 costs little CPU and saves a third of the memory.
+	// GOGC is the garbage collector's target percentage. gatewarden's heap
+	// is mostly long-lived series and it allocates little per scrape, so a
+	// value below Prometheus's 75 costs little CPU and saves memory.
 	// The GOGC environment variable, when set, takes precedence.
 	GOGC int `yaml:"gogc"`
 }

@@ -178,6 +178,9 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 func openTSDB(dir string, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger) (*tsdb.DB, error) {
 	opts := tsdb.DefaultOptions()
 	opts.RetentionDuration = time.Duration(cfg.Storage.Retention).Milliseconds()
+	// Prometheus's 16384 lock stripes suit a server with millions of series
+	// and many writers; a sidecar with a few scrape loops saves 3 MB.
+	opts.StripeSize = 4096
 	db, err := tsdb.Open(dir, logger.With("component", "tsdb"), reg, opts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening the local store in %s: %w", dir, err)
