@@ -29,6 +29,7 @@ type Config struct {
 	Global        GlobalConfig    `yaml:"global"`
 	ScrapeConfigs []*ScrapeConfig `yaml:"scrape_configs"`
 	RuleFiles     []string        `yaml:"rule_files"`
+	Alerting      AlertingConfig  `yaml:"alerting"`
 	Storage       StorageConfig   `yaml:"storage"`
 	Runtime       RuntimeConfig   `yaml:"runtime"`
 

@@ -111,6 +111,7 @@ func (c *Config) validate() []yamlfile.PathError {
 	if c.Storage.Retention < 0 {
 		errs = append(errs, yamlfile.At("storage retention must be positive", "storage", "retention"))
 	}
+	errs = append(errs, c.Alerting.validate("alerting")...)
 	jobs := map[string]bool{}
 	for i, sc := range c.ScrapeConfigs {
 		at := func(p ...any) []any { return append([]any{"scrape_configs", i}, p...) }
