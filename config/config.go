@@ -152,32 +152,7 @@ func (c *ScrapeConfig) HonorsTimestamps() bool { return c.HonorTimestamps == nil
 // client config every Prometheus component uses, so *_file secrets are
 // re-read per request exactly as there.
 func (c *ScrapeConfig) HTTPClientConfig() commoncfg.HTTPClientConfig {
-	h := commoncfg.DefaultHTTPClientConfig
-	if c.BasicAuth != nil {
-		h.BasicAuth = &commoncfg.BasicAuth{
-			Username:     c.BasicAuth.Username,
-			Password:     c.BasicAuth.Password,
-			PasswordFile: c.BasicAuth.PasswordFile,
-		}
-	}
-	if c.Authorization != nil {
-		h.Authorization = &commoncfg.Authorization{
-			Type:            c.Authorization.Type,
-			Credentials:     c.Authorization.Credentials,
-			CredentialsFile: c.Authorization.CredentialsFile,
-		}
-		if h.Authorization.Type == "" {
-			h.Authorization.Type = "Bearer"
-		}
-	}
-	h.TLSConfig = commoncfg.TLSConfig{
-		CAFile:             c.TLSConfig.CAFile,
-		CertFile:           c.TLSConfig.CertFile,
-		KeyFile:            c.TLSConfig.KeyFile,
-		ServerName:         c.TLSConfig.ServerName,
-		InsecureSkipVerify: c.TLSConfig.InsecureSkipVerify,
-	}
-	return h
+	return httpClientConfig(c.BasicAuth, c.Authorization, c.TLSConfig)
 }
 
 // Equal reports whether two scrape configs say the same thing, so a reload

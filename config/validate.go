@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -72,6 +71,7 @@ func (c *Config) resolvePaths(dir string) {
 	for i := range c.RuleFiles {
 		join(&c.RuleFiles[i])
 	}
+	c.Alerting.resolvePaths(join)
 	for _, sc := range c.ScrapeConfigs {
 		if sc == nil {
 			continue
@@ -81,15 +81,7 @@ func (c *Config) resolvePaths(dir string) {
 				join(&sc.FileSDConfigs[i].Files[j])
 			}
 		}
-		if sc.BasicAuth != nil {
-			join(&sc.BasicAuth.PasswordFile)
-		}
-		if sc.Authorization != nil {
-			join(&sc.Authorization.CredentialsFile)
-		}
-		join(&sc.TLSConfig.CAFile)
-		join(&sc.TLSConfig.CertFile)
-		join(&sc.TLSConfig.KeyFile)
+		resolveClientPaths(join, sc.BasicAuth, sc.Authorization, &sc.TLSConfig)
 	}
 }
 
@@ -167,31 +159,7 @@ func (sc *ScrapeConfig) validate(at func(...any) []any) []yamlfile.PathError {
 			}
 		}
 	}
-	if b := sc.BasicAuth; b != nil && b.Password != "" && b.PasswordFile != "" {
-		add("basic_auth: at most one of password and password_file may be set", "basic_auth")
-	}
-	if a := sc.Authorization; a != nil {
-		if a.Credentials != "" && a.CredentialsFile != "" {
-			add("authorization: at most one of credentials and credentials_file may be set", "authorization")
-		}
-		if strings.EqualFold(a.Type, "basic") {
-			add("authorization type basic is not allowed: use basic_auth", "authorization", "type")
-		}
-	}
-	if sc.BasicAuth != nil && sc.Authorization != nil {
-		add("at most one of basic_auth and authorization may be set", "authorization")
-	}
-	// The client's own checks, for what the ones above do not say better.
-	if hc := sc.HTTPClientConfig(); len(errs) == 0 && hc.Validate() != nil {
-		add(hc.Validate().Error())
-	}
-	// The scrape client loads these when it is built: a missing one would
-	// fail the reload after the file checked fine.
-	for _, f := range [][2]string{{"ca_file", sc.TLSConfig.CAFile}, {"cert_file", sc.TLSConfig.CertFile}, {"key_file", sc.TLSConfig.KeyFile}} {
-		if _, err := os.Stat(f[1]); f[1] != "" && err != nil {
-			add(fmt.Sprintf("tls_config %s: %v", f[0], err), "tls_config", f[0])
-		}
-	}
+	errs = append(errs, validClient(sc.BasicAuth, sc.Authorization, sc.TLSConfig, at)...)
 	var es []yamlfile.PathError
 	sc.relabel, es = compileRelabel(sc.RelabelConfigs, at("relabel_configs"))
 	errs = append(errs, es...)

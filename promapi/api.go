@@ -37,6 +37,8 @@ type Options struct {
 	Engine *promql.Engine
 	// Targets may be nil: the targets endpoint then lists no targets.
 	Targets TargetSource
+	// Rules may be nil: the rules and alerts endpoints then list none.
+	Rules RuleSource
 	// Now is the clock for default query times; nil means time.Now.
 	Now func() time.Time
 	// BuildInfo holds version, revision, branch, buildUser, buildDate and
@@ -52,6 +54,7 @@ type API struct {
 	// parser reads match[] selectors and exemplar queries.
 	parser    parser.Parser
 	targets   TargetSource
+	rules     RuleSource
 	now       func() time.Time
 	buildInfo buildInfo
 	logger    *slog.Logger
@@ -68,6 +71,7 @@ func New(o Options) *API {
 		engine:    o.Engine,
 		parser:    newParser(),
 		targets:   o.Targets,
+		rules:     o.Rules,
 		now:       o.Now,
 		buildInfo: newBuildInfo(o.BuildInfo),
 		logger:    o.Logger,
@@ -112,6 +116,8 @@ func (a *API) routes() []route {
 		{getOnly, "/targets", a.targetList},
 		{getOnly, "/metadata", a.metricMetadata},
 		{getOnly, "/status/buildinfo", a.serveBuildInfo},
+		{getOnly, "/rules", a.ruleList},
+		{getOnly, "/alerts", a.alertList},
 	}
 }
 

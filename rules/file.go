@@ -6,6 +6,7 @@ package rules
 
 import (
 	"os"
+	"slices"
 
 	"github.com/gatewarden/gatewarden/internal/yamlfile"
 )
@@ -94,6 +95,13 @@ func (s Severity) String() string {
 		return "info"
 	}
 	return "none"
+}
+
+// SortedLevels returns the levels most severe first.
+func (r *Rule) SortedLevels() []Level {
+	ls := slices.Clone(r.Levels)
+	slices.SortFunc(ls, func(a, b Level) int { return int(a.Level - b.Level) })
+	return ls
 }
 
 // IsAlert tells an alerting rule from a recording one.

@@ -75,6 +75,8 @@ while ((SECONDS < end)); do
 	query "P95 latency by provider (s)" 'histogram_quantile(0.95, sum by (le, provider) (rate(gateway_request_duration_seconds_bucket[1m])))'
 	query "Hottest plugin instances (CPU ratio)" 'topk(3, gateway_plugin_cpu_usage_ratio)'
 	query "Series in gatewarden's store" 'prometheus_tsdb_head_series'
+	bold "Alerts from the built-in rule pack"
+	"$BIN/gatewardenctl" alerts "$GW" | sed 's/^/  /'
 	if ((round == 1)); then
 		bold "Starting scenarios on the simulated gateway: budget-ramp on master m1, cpu-spike on t1/t1-plugin1/i1"
 		scenario '{"name":"budget-ramp","target":{"master":"m1"},"params":{"duration":30}}'

@@ -31,6 +31,8 @@ import (
 
 	"github.com/gatewarden/gatewarden/collector"
 	"github.com/gatewarden/gatewarden/config"
+	"github.com/gatewarden/gatewarden/evaluator"
+	"github.com/gatewarden/gatewarden/notifier"
 	"github.com/gatewarden/gatewarden/promapi"
 )
 
@@ -113,11 +115,25 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		}
 	}()
 
+	engine := promapi.NewEngine(reg, logger.With("component", "query engine"), 2*time.Minute, 50_000_000)
 	scrapes := collector.NewManager(collector.Options{Appendable: db, Registerer: reg, Logger: logger.With("component", "collector")})
+	notifyOpts := notifier.DefaultOptions()
+	notifyOpts.Registerer, notifyOpts.Logger = reg, logger.With("component", "notifier")
+	alertmanagers := notifier.New(notifyOpts)
+	evals := evaluator.NewManager(evaluator.Options{
+		Queryable: db, Appendable: db, Engine: engine, Notify: sendTo(alertmanagers),
+		Registerer: reg, Logger: logger.With("component", "evaluator"),
+		SnapshotFile: filepath.Join(f.storagePath, "rules.snapshot"),
+	})
+	scrapes.Subscribe(evals.OnScrape)
+	reg.MustRegister(evals.AlertsCollector())
 	reload := newReloader(f.configFile, reg, logger,
-		// The appliers that can fail come first: a failed reload stops at
-		// the first error, before the ones that cannot fail.
+		// The appliers that can fail come first, rule files (the likeliest
+		// to be wrong) before them all: a failed reload stops at the first
+		// error, before anything else changed.
+		applier{"rules", evals.ApplyConfig},
 		applier{"collector", scrapes.ApplyConfig},
+		applier{"notifier", alertmanagers.ApplyConfig},
 		applier{"runtime", applyRuntime},
 	)
 	if err := reload.apply(cfg); err != nil {
@@ -127,8 +143,9 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	api := http.NewServeMux()
 	promapi.New(promapi.Options{
 		Queryable: db,
-		Engine:    promapi.NewEngine(reg, logger.With("component", "query engine"), 2*time.Minute, 50_000_000),
+		Engine:    engine,
 		Targets:   scrapes,
+		Rules:     evals,
 		BuildInfo: buildInfo(),
 		Logger:    logger,
 	}).Register(api)
@@ -140,6 +157,14 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	{
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return scrapes.Run(ctx) }, func(error) { cancel() })
+	}
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return evals.Run(ctx) }, func(error) { cancel() })
+	}
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return alertmanagers.Run(ctx) }, func(error) { cancel() })
 	}
 	{
 		stop := make(chan struct{})
@@ -186,6 +211,23 @@ func openTSDB(dir string, cfg *config.Config, reg prometheus.Registerer, logger 
 		return nil, fmt.Errorf("opening the local store in %s: %w", dir, err)
 	}
 	return db, nil
+}
+
+// sendTo hands the evaluator's alerts to the Alertmanager notifier in its
+// alert model: EndsAt is the resolution, or how long a firing alert stays
+// valid without a re-send.
+func sendTo(n *notifier.Manager) func(context.Context, []*evaluator.Alert) {
+	return func(_ context.Context, alerts []*evaluator.Alert) {
+		out := make([]*notifier.Alert, 0, len(alerts))
+		for _, a := range alerts {
+			na := &notifier.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.ActiveAt, EndsAt: a.ValidUntil}
+			if a.Resolved() {
+				na.EndsAt = a.ResolvedAt
+			}
+			out = append(out, na)
+		}
+		n.Send(out...)
+	}
 }
 
 // applyRuntime sets the GC target from the config unless the operator set

@@ -38,6 +38,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	tgts := app.Command("targets", "List a gatewarden's scrape targets and their health.")
 	targetsURL := tgts.Arg("server", "gatewarden URL, e.g. http://127.0.0.1:9095.").Required().String()
 
+	alrts := app.Command("alerts", "List a gatewarden's pending and firing alerts.")
+	alertsURL := alrts.Arg("server", "gatewarden URL, e.g. http://127.0.0.1:9095.").Required().String()
+
 	cmd, err := app.Parse(args)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -50,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return queryInstant(stdout, stderr, *instantURL, *instantExpr)
 	case tgts.FullCommand():
 		return targets(stdout, stderr, *targetsURL)
+	case alrts.FullCommand():
+		return alerts(stdout, stderr, *alertsURL)
 	}
 	return 0
 }

@@ -93,3 +93,30 @@ func targets(stdout, stderr io.Writer, url string) int {
 	_ = tw.Flush()
 	return 0
 }
+
+func alerts(stdout, stderr io.Writer, url string) int {
+	c, err := client(url)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := c.Alerts(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "listing alerts failed: %v\n", err)
+		return 1
+	}
+	if len(res.Alerts) == 0 {
+		fmt.Fprintln(stdout, "(no active alerts)")
+		return 0
+	}
+	slices.SortFunc(res.Alerts, func(a, b promv1.Alert) int { return strings.Compare(a.Labels.String(), b.Labels.String()) })
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATE\tSINCE\tALERT\tSUMMARY")
+	for _, a := range res.Alerts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.State, a.ActiveAt.UTC().Format(time.TimeOnly), a.Labels, a.Annotations["summary"])
+	}
+	_ = tw.Flush()
+	return 0
+}

@@ -1,0 +1,303 @@
+package evaluator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/gatewarden/gatewarden/rules"
+)
+
+// Group evaluates its rules in order, every interval and right after a
+// scrape brings the metrics they read.
+type Group struct {
+	name, file  string
+	interval    time.Duration
+	queryOffset time.Duration
+	limit       int
+	labels      map[string]string
+	rules       []*rules.Rule
+	alerting    []*alertingRule // nil at recording rules
+	metrics     map[string]bool // metric names the rules read
+	anyMetric   bool            // a selector without a fixed name: any scrape may matter
+	trigger     chan time.Time
+
+	// evalMtx is held for a whole evaluation, so readers of the alerts see
+	// one evaluation's outcome, never half of it.
+	evalMtx sync.Mutex
+
+	mtx        sync.Mutex // guards the status the API reads
+	lastEval   time.Time
+	lastTook   time.Duration
+	ruleStatus []RuleStatus
+	prevAlerts map[uint64]labels.Labels // ALERTS series written last time
+}
+
+// RuleStatus is a rule's health as of its group's last evaluation.
+type RuleStatus struct {
+	Health    string // ok, err, unknown
+	LastError string
+	LastEval  time.Time
+	Took      time.Duration
+}
+
+// Key identifies the group across reloads, as Prometheus's file;name.
+func (g *Group) Key() string { return g.file + ";" + g.name }
+
+func newGroup(file string, rg *rules.Group, defInterval time.Duration) *Group {
+	g := &Group{
+		name: rg.Name, file: file, interval: time.Duration(rg.Interval), limit: rg.Limit, labels: rg.Labels,
+		metrics: map[string]bool{}, trigger: make(chan time.Time, 1), prevAlerts: map[uint64]labels.Labels{},
+	}
+	if g.interval == 0 {
+		g.interval = defInterval
+	}
+	if rg.QueryOffset != nil {
+		g.queryOffset = time.Duration(*rg.QueryOffset)
+	}
+	for i := range rg.Rules {
+		r := &rg.Rules[i]
+		g.rules = append(g.rules, r)
+		var ar *alertingRule
+		if r.IsAlert() {
+			ar = newAlertingRule(r, g.interval)
+		}
+		g.alerting = append(g.alerting, ar)
+		g.readMetrics(r.Expr)
+	}
+	g.ruleStatus = make([]RuleStatus, len(g.rules))
+	for i := range g.ruleStatus {
+		g.ruleStatus[i].Health = "unknown"
+	}
+	return g
+}
+
+// readMetrics records which metric names the expression selects, so only
+// scrapes carrying them trigger the group.
+func (g *Group) readMetrics(expr string) {
+	e, err := rules.ParseExpr(expr)
+	if err != nil {
+		return
+	}
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		name := ""
+		for _, m := range vs.LabelMatchers {
+			if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+				name = m.Value
+			}
+		}
+		if name == "" {
+			g.anyMetric = true
+		} else {
+			g.metrics[name] = true
+		}
+		return nil
+	})
+}
+
+func (g *Group) reads(metrics []string) bool {
+	if g.anyMetric {
+		return true
+	}
+	for _, m := range metrics {
+		if g.metrics[m] {
+			return true
+		}
+	}
+	return false
+}
+
+// evaluation is the manager's side of one group evaluation.
+type evaluation interface {
+	query(ctx context.Context, expr string, ts time.Time) (promql.Vector, error)
+	appender(ctx context.Context) storage.Appender
+	env(g *Group) *env
+	resendDelay() time.Duration
+	notify(ctx context.Context, alerts []*Alert)
+	observe(g *Group, took time.Duration, failures int)
+}
+
+// Eval evaluates every rule of the group at ts. An expression several rules
+// share is queried once: the common gateway case is many thresholds over a
+// few expressions.
+func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
+	g.evalMtx.Lock()
+	defer g.evalMtx.Unlock()
+	start := time.Now()
+	results := map[string]promql.Vector{}
+	errs := map[string]error{}
+	e := ev.env(g)
+	app := ev.appender(ctx)
+	var send []*Alert
+	statuses := make([]RuleStatus, len(g.rules))
+	failures := 0
+	for i, r := range g.rules {
+		rstart := time.Now()
+		vec, err := g.run(ctx, ev, r.Expr, ts, results, errs)
+		if err == nil && r.IsAlert() {
+			send = append(send, g.alerting[i].eval(ctx, ts, vec, e, ev.resendDelay())...)
+			err = g.checkLimit(g.alerting[i])
+		} else if err == nil {
+			err = g.record(app, r, vec, ts)
+		}
+		statuses[i] = RuleStatus{Health: "ok", LastEval: ts, Took: time.Since(rstart)}
+		if err != nil {
+			failures++
+			statuses[i].Health, statuses[i].LastError = "err", err.Error()
+		}
+	}
+	g.writeAlerts(app, ts)
+	if err := app.Commit(); err != nil {
+		failures++
+	}
+	if len(send) > 0 {
+		ev.notify(ctx, send)
+	}
+	took := time.Since(start)
+	g.mtx.Lock()
+	g.lastEval, g.lastTook, g.ruleStatus = ts, took, statuses
+	g.mtx.Unlock()
+	ev.observe(g, took, failures)
+}
+
+func (g *Group) run(ctx context.Context, ev evaluation, expr string, ts time.Time, results map[string]promql.Vector, errs map[string]error) (promql.Vector, error) {
+	if v, ok := results[expr]; ok {
+		return v, nil
+	}
+	if err, ok := errs[expr]; ok {
+		return nil, err
+	}
+	v, err := ev.query(ctx, expr, ts.Add(-g.queryOffset))
+	if err != nil {
+		errs[expr] = err
+		return nil, err
+	}
+	results[expr] = v
+	return v, nil
+}
+
+func (g *Group) checkLimit(ar *alertingRule) error {
+	if g.limit <= 0 {
+		return nil
+	}
+	n := 0
+	for _, t := range ar.targets {
+		if t.Alert != nil && !t.Alert.Resolved() {
+			n++
+		}
+	}
+	if n > g.limit {
+		return fmt.Errorf("exceeded limit of %d with %d alerts", g.limit, n)
+	}
+	return nil
+}
+
+var errDuplicate = errors.New("vector contains metrics with the same labelset after applying rule labels")
+
+// record writes a recording rule's result under its new name.
+func (g *Group) record(app storage.Appender, r *rules.Rule, vec promql.Vector, ts time.Time) error {
+	seen := map[uint64]bool{}
+	for _, s := range vec {
+		lb := labels.NewBuilder(s.Metric).Set(labels.MetricName, r.Record)
+		for k, v := range g.labels {
+			lb.Set(k, v)
+		}
+		for k, v := range r.Labels {
+			lb.Set(k, v)
+		}
+		ls := lb.Labels()
+		if seen[ls.Hash()] {
+			return errDuplicate
+		}
+		seen[ls.Hash()] = true
+		if g.limit > 0 && len(seen) > g.limit {
+			return fmt.Errorf("exceeded limit of %d with %d series", g.limit, len(vec))
+		}
+		if _, err := app.Append(0, ls, ts.UnixMilli(), s.F); err != nil && !errors.Is(err, storage.ErrOutOfOrderSample) && !errors.Is(err, storage.ErrDuplicateSampleForTimestamp) {
+			return err
+		}
+	}
+	return nil
+}
+
+// ActiveAlerts returns copies of the group's pending and firing alerts.
+func (g *Group) ActiveAlerts() []Alert {
+	g.evalMtx.Lock()
+	defer g.evalMtx.Unlock()
+	var out []Alert
+	for _, a := range g.alerts() {
+		out = append(out, *a)
+	}
+	return out
+}
+
+// alerts returns the group's pending and firing alerts; the caller holds
+// evalMtx.
+func (g *Group) alerts() []*Alert {
+	var out []*Alert
+	for _, ar := range g.alerting {
+		if ar != nil {
+			out = ar.active(out)
+		}
+	}
+	return out
+}
+
+// active appends the rule's pending and firing alerts to out.
+func (ar *alertingRule) active(out []*Alert) []*Alert {
+	for _, t := range ar.targets {
+		for _, a := range append([]*Alert{t.Alert, t.NoData}, t.StepAlerts...) {
+			if a != nil && !a.Resolved() {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// GroupStatus is a group as the API and console show it.
+type GroupStatus struct {
+	Name, File string
+	Interval   time.Duration
+	Limit      int
+	LastEval   time.Time
+	Took       time.Duration
+	Rules      []RuleView
+}
+
+// RuleView is one rule with its health and active alerts (copies).
+type RuleView struct {
+	Rule   *rules.Rule
+	Status RuleStatus
+	Alerts []Alert
+}
+
+// Status returns the group's state as of its last evaluation.
+func (g *Group) Status() GroupStatus {
+	g.evalMtx.Lock()
+	defer g.evalMtx.Unlock()
+	g.mtx.Lock()
+	defer g.mtx.Unlock()
+	st := GroupStatus{Name: g.name, File: g.file, Interval: g.interval, Limit: g.limit, LastEval: g.lastEval, Took: g.lastTook}
+	for i, r := range g.rules {
+		v := RuleView{Rule: r, Status: g.ruleStatus[i]}
+		if ar := g.alerting[i]; ar != nil {
+			for _, a := range ar.active(nil) {
+				v.Alerts = append(v.Alerts, *a)
+			}
+		}
+		st.Rules = append(st.Rules, v)
+	}
+	return st
+}

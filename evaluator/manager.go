@@ -1,0 +1,309 @@
+package evaluator
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/gatewarden/gatewarden/collector"
+	"github.com/gatewarden/gatewarden/config"
+	"github.com/gatewarden/gatewarden/rules"
+)
+
+// Options wires the evaluator into the process.
+type Options struct {
+	Queryable  storage.Queryable
+	Appendable storage.Appendable
+	Engine     *promql.Engine
+	// Notify receives the alerts to send after each evaluation. It runs on
+	// the group's goroutine and must not keep the alerts: they change.
+	Notify      func(ctx context.Context, alerts []*Alert)
+	Registerer  prometheus.Registerer
+	Logger      *slog.Logger
+	ExternalURL string
+	// ResendDelay is how often a firing alert is re-sent (default 1m).
+	ResendDelay time.Duration
+	// SnapshotFile keeps the rules' state across restarts; empty keeps none.
+	SnapshotFile string
+	Thresholds   Thresholds
+	Now          func() time.Time
+}
+
+// Manager runs the rule groups of the config's rule files.
+type Manager struct {
+	o Options
+	m *metrics
+
+	mtx            sync.Mutex
+	groups         map[string]*Group
+	externalLabels map[string]string
+	running        context.Context
+	stops          map[*Group]func()
+	restored       map[string]map[uint64]*target // loaded from the snapshot, claimed by groups
+}
+
+// NewManager returns a manager without groups; ApplyConfig gives it some.
+func NewManager(o Options) *Manager {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ResendDelay == 0 {
+		o.ResendDelay = time.Minute
+	}
+	if o.Thresholds == nil {
+		o.Thresholds = defaults{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Notify == nil {
+		o.Notify = func(context.Context, []*Alert) {}
+	}
+	return &Manager{o: o, m: newMetrics(o.Registerer), groups: map[string]*Group{}, stops: map[*Group]func(){}}
+}
+
+// LoadRuleFiles parses every file the patterns match, reporting all errors.
+func LoadRuleFiles(patterns []string) (map[string]*rules.Groups, error) {
+	out := map[string]*rules.Groups{}
+	var errs []error
+	for _, pat := range patterns {
+		files, err := filepath.Glob(pat)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, f := range files {
+			gs, err := rules.ParseFile(f)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out[f] = gs
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// ApplyConfig loads the rule files, or the built-in rule pack when the
+// config names none, all or nothing. Rules that survive a reload keep their
+// state, as in Prometheus.
+func (m *Manager) ApplyConfig(cfg *config.Config) error {
+	files, err := m.ruleFiles(cfg)
+	if err != nil {
+		return err
+	}
+	next := map[string]*Group{}
+	for _, f := range slices.Sorted(maps.Keys(files)) {
+		for i := range files[f].Groups {
+			g := newGroup(f, &files[f].Groups[i], time.Duration(cfg.Global.EvaluationInterval))
+			if _, dup := next[g.Key()]; dup {
+				return fmt.Errorf("%s: group %q is defined twice", f, g.name)
+			}
+			next[g.Key()] = g
+		}
+	}
+	m.mtx.Lock()
+	defer m.mtx.Unlock()
+	for key, old := range m.groups {
+		if stop := m.stops[old]; stop != nil {
+			stop()
+			delete(m.stops, old)
+		}
+		if g, ok := next[key]; ok {
+			g.inherit(old)
+		}
+	}
+	m.groups, m.externalLabels = next, cfg.Global.ExternalLabels
+	for _, g := range next {
+		m.claimRestored(g)
+		if m.running != nil {
+			m.start(g)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) ruleFiles(cfg *config.Config) (map[string]*rules.Groups, error) {
+	if len(cfg.RuleFiles) == 0 {
+		gs, err := rules.Builtin()
+		if err != nil {
+			return nil, err
+		}
+		return map[string]*rules.Groups{rules.BuiltinFile: gs}, nil
+	}
+	return LoadRuleFiles(cfg.RuleFiles)
+}
+
+// inherit takes over the targets of the same alerting rules of the group
+// this one replaces.
+func (g *Group) inherit(old *Group) {
+	old.evalMtx.Lock()
+	defer old.evalMtx.Unlock()
+	for i, ar := range g.alerting {
+		if ar != nil && i < len(old.alerting) && old.alerting[i] != nil && old.rules[i].Alert == g.rules[i].Alert {
+			ar.targets = old.alerting[i].targets
+		}
+	}
+	g.prevAlerts = old.prevAlerts
+}
+
+func ruleID(g *Group, i int) string { return g.Key() + ";" + strconv.Itoa(i) + ";" + g.rules[i].Name() }
+
+func (m *Manager) claimRestored(g *Group) {
+	for i, ar := range g.alerting {
+		if ts, ok := m.restored[ruleID(g, i)]; ok && ar != nil {
+			ar.targets = ts
+			delete(m.restored, ruleID(g, i))
+		}
+	}
+}
+
+// Run evaluates the groups until ctx ends, then saves their state.
+func (m *Manager) Run(ctx context.Context) error {
+	m.mtx.Lock()
+	if err := m.restore(); err != nil {
+		m.o.Logger.Warn("rule state not restored; starting afresh", "file", m.o.SnapshotFile, "err", err)
+	}
+	m.running = ctx
+	for _, g := range m.groups {
+		m.claimRestored(g)
+		m.start(g)
+	}
+	m.mtx.Unlock()
+	save := time.NewTicker(5 * time.Minute)
+	defer save.Stop()
+	for {
+		select {
+		case <-save.C:
+			m.saveLogged()
+		case <-ctx.Done():
+			m.mtx.Lock()
+			for g, stop := range m.stops {
+				stop()
+				delete(m.stops, g)
+			}
+			m.mtx.Unlock()
+			m.saveLogged()
+			return nil
+		}
+	}
+}
+
+func (m *Manager) saveLogged() {
+	if err := m.save(); err != nil {
+		m.o.Logger.Error("saving rule state failed", "file", m.o.SnapshotFile, "err", err)
+	}
+}
+
+func (m *Manager) start(g *Group) {
+	ctx, cancel := context.WithCancel(m.running)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.loop(ctx, m)
+	}()
+	m.stops[g] = func() { cancel(); <-done }
+}
+
+// loop evaluates right after a scrape brings the group's metrics, at most
+// once per half interval, and every interval and a half without scrapes,
+// so a window of N points holds N scrapes and nodata still fires when the
+// scrapes stop.
+func (g *Group) loop(ctx context.Context, m *Manager) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ts := <-g.trigger:
+			if ts.Sub(last) < g.interval/2 {
+				continue
+			}
+			g.Eval(ctx, ts, m)
+			last = ts
+			timer.Reset(g.interval + g.interval/2)
+		case <-timer.C:
+			last = m.o.Now()
+			g.Eval(ctx, last, m)
+			timer.Reset(g.interval)
+		}
+	}
+}
+
+// OnScrape is the collector's subscriber: it wakes the groups that read
+// what the scrape brought, without ever blocking the scrape.
+func (m *Manager) OnScrape(e collector.Event) {
+	if e.Err != nil {
+		return
+	}
+	m.mtx.Lock()
+	defer m.mtx.Unlock()
+	for _, g := range m.groups {
+		if g.reads(e.Metrics) {
+			select {
+			case g.trigger <- e.Time:
+			default:
+			}
+		}
+	}
+}
+
+// Groups returns the groups ordered by file and name.
+func (m *Manager) Groups() []*Group {
+	m.mtx.Lock()
+	defer m.mtx.Unlock()
+	out := make([]*Group, 0, len(m.groups))
+	for _, g := range m.groups {
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b *Group) int { return cmp.Or(cmp.Compare(a.file, b.file), cmp.Compare(a.name, b.name)) })
+	return out
+}
+
+// The evaluation interface, as the manager provides it to groups.
+
+func (m *Manager) query(ctx context.Context, expr string, ts time.Time) (promql.Vector, error) {
+	q, err := m.o.Engine.NewInstantQuery(ctx, m.o.Queryable, nil, expr, ts)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	res := q.Exec(ctx)
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	switch v := res.Value.(type) {
+	case promql.Vector:
+		return v, nil
+	case promql.Scalar:
+		return promql.Vector{promql.Sample{T: v.T, F: v.V}}, nil
+	}
+	return nil, fmt.Errorf("rule result is a %s, not a vector or scalar", res.Value.Type())
+}
+
+func (m *Manager) appender(ctx context.Context) storage.Appender { return m.o.Appendable.Appender(ctx) }
+
+func (m *Manager) env(g *Group) *env {
+	m.mtx.Lock()
+	ext := m.externalLabels
+	m.mtx.Unlock()
+	return &env{interval: g.interval, thresholds: m.o.Thresholds, externalLabels: ext, externalURL: m.o.ExternalURL, groupLabels: g.labels, query: m.query}
+}
+
+func (m *Manager) resendDelay() time.Duration { return m.o.ResendDelay }
+
+func (m *Manager) notify(ctx context.Context, alerts []*Alert) { m.o.Notify(ctx, alerts) }

@@ -1,0 +1,265 @@
+package evaluator
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
+
+	"github.com/gatewarden/gatewarden/rules"
+)
+
+const (
+	// resolvedRetention is how long a resolved alert is remembered so its
+	// resolution can be re-sent, as Prometheus keeps it.
+	resolvedRetention = 15 * time.Minute
+	// forgetAfter drops targets gone this long: longer than PromQL's
+	// lookback, so a series in a scrape gap keeps its window.
+	forgetAfter = 10 * time.Minute
+	// forgetNoDataAfter bounds how long a vanished series is watched for
+	// nodata: a master deleted from the gateway stops alerting in a day.
+	forgetNoDataAfter = 24 * time.Hour
+	maxWindowPoints   = 512
+)
+
+// env is what a rule evaluation needs from its group and manager.
+type env struct {
+	interval       time.Duration
+	thresholds     Thresholds
+	externalLabels map[string]string
+	externalURL    string
+	groupLabels    map[string]string
+	query          func(ctx context.Context, q string, ts time.Time) (promql.Vector, error)
+}
+
+// alertingRule is an alerting rule and the targets its expression returns.
+type alertingRule struct {
+	rule    *rules.Rule
+	targets map[uint64]*target
+	keep    int // window points kept per target
+}
+
+func newAlertingRule(r *rules.Rule, interval time.Duration) *alertingRule {
+	keep := 1
+	for _, c := range []*rules.Condition{r.Condition, r.Recover} {
+		if c == nil {
+			continue
+		}
+		if c.Window.Points > 0 {
+			keep = max(keep, c.Window.Points)
+		} else {
+			keep = max(keep, int(c.Window.Duration/interval)+2)
+		}
+	}
+	return &alertingRule{rule: r, targets: map[uint64]*target{}, keep: min(keep, maxWindowPoints)}
+}
+
+// eval judges every target at ts. It returns the alerts receivers must be
+// told about now: new, resolved, changed in level, or due for a resend.
+func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vector, e *env, resend time.Duration) []*Alert {
+	r, now := ar.rule, ts.UnixMilli()
+	var (
+		buf  []byte
+		send []*Alert
+	)
+	for _, s := range vec {
+		var fp uint64
+		fp, buf = s.Metric.HashWithoutLabels(buf, labels.MetricName)
+		t := ar.targets[fp]
+		if t == nil {
+			t = &target{Labels: s.Metric.DropMetricName()}
+			ar.targets[fp] = t
+		}
+		t.LastSeen, t.Value = ts, s.F
+		if t.NoData != nil && !t.NoData.Resolved() {
+			t.NoData.State, t.NoData.ResolvedAt = StateInactive, ts
+		}
+		if len(r.Steps) > 0 {
+			ar.steps(t, ts)
+			continue
+		}
+		if r.Condition != nil {
+			t.record(rules.Point{T: now, V: s.F}, ar.keep)
+		}
+		v := judge(r, t, now, e.thresholds)
+		recovered := true
+		if v.judged && !v.hit && t.Alert != nil && t.Alert.State == StateFiring {
+			recovered = recoveredBy(r, t, now, e.thresholds)
+		}
+		for _, a := range advance(r, t, v, recovered, ts) {
+			if a != t.Alert && due(a, ts, resend) {
+				send = append(send, a) // a level left behind: its resolution
+			}
+		}
+	}
+	for fp, t := range ar.targets {
+		if !t.LastSeen.Equal(ts) {
+			// Gone from the output: the condition no longer holds, as in
+			// Prometheus; nodata says whether that is itself a problem.
+			advance(r, t, verdict{judged: true}, true, ts)
+			ar.noData(t, ts)
+			if !t.active() && ts.Sub(t.LastSeen) > forgetAfter && (r.NoData == nil || ts.Sub(t.LastSeen) > forgetNoDataAfter) {
+				delete(ar.targets, fp)
+				continue
+			}
+		}
+		send = ar.collect(ctx, t, ts, e, resend, send)
+	}
+	return send
+}
+
+// collect refreshes the labels and annotations of a target's alerts and
+// gathers those due to be sent, dropping resolved ones past retention.
+func (ar *alertingRule) collect(ctx context.Context, t *target, ts time.Time, e *env, resend time.Duration, send []*Alert) []*Alert {
+	consider := func(a *Alert, extra ...labels.Label) *Alert {
+		if a == nil {
+			return nil
+		}
+		if a.Resolved() && ts.Sub(a.ResolvedAt) > resolvedRetention {
+			return nil
+		}
+		if !a.Resolved() || a.Labels.IsEmpty() {
+			ar.render(ctx, t, a, ts, e, extra...)
+		}
+		if due(a, ts, resend) {
+			// Four missed re-sends before receivers time the alert out, as
+			// Prometheus sets EndsAt.
+			a.LastSentAt, a.ValidUntil = ts, ts.Add(4*max(e.interval, resend))
+			send = append(send, a)
+		}
+		return a
+	}
+	t.Alert = consider(t.Alert)
+	t.NoData = consider(t.NoData, labels.Label{Name: "nodata", Value: "true"})
+	kept := t.StepAlerts[:0]
+	for _, a := range t.StepAlerts {
+		if a = consider(a, labels.Label{Name: "step", Value: formatStep(a.Steps[0])}); a != nil {
+			kept = append(kept, a)
+		}
+	}
+	t.StepAlerts = kept
+	return send
+}
+
+// due is Prometheus's needsSending: a resolution not yet sent, or a firing
+// alert whose last send is older than the resend delay.
+func due(a *Alert, ts time.Time, resend time.Duration) bool {
+	if a.State == StatePending {
+		return false
+	}
+	if a.Resolved() {
+		return a.LastSentAt.Before(a.ResolvedAt)
+	}
+	return a.LastSentAt.IsZero() || ts.Sub(a.LastSentAt) >= resend
+}
+
+// noData fires the per-series nodata alert of a target absent for the
+// rule's nodata period.
+func (ar *alertingRule) noData(t *target, ts time.Time) {
+	nd := ar.rule.NoData
+	if nd == nil || (t.NoData != nil && !t.NoData.Resolved()) || ts.Sub(t.LastSeen) < time.Duration(nd.For) {
+		return
+	}
+	sev := rules.Warning
+	for _, s := range []rules.Severity{rules.Critical, rules.Warning, rules.Info} {
+		if s.String() == nd.Severity {
+			sev = s
+		}
+	}
+	t.NoData = &Alert{State: StateFiring, ActiveAt: t.LastSeen, FiredAt: ts, Severity: sev, Value: math.NaN()}
+}
+
+// steps announces each threshold a target's value crosses once per
+// period, all crossed steps at once when one evaluation jumps past several.
+func (ar *alertingRule) steps(t *target, ts time.Time) {
+	r := ar.rule
+	newPeriod := false
+	if r.PeriodLabel != "" {
+		p := t.Labels.Get(r.PeriodLabel)
+		newPeriod = p != t.Period && (t.Period != "" || t.StepsDone > 0)
+		t.Period = p
+	} else {
+		newPeriod = t.Value < t.LastValue
+	}
+	t.LastValue = t.Value
+	if newPeriod {
+		for _, a := range t.StepAlerts {
+			if !a.Resolved() {
+				a.State, a.ResolvedAt = StateInactive, ts
+			}
+		}
+		t.StepsDone = 0
+	}
+	crossed := 0
+	for crossed < len(r.Steps) && t.Value >= r.Steps[crossed] {
+		crossed++
+	}
+	if crossed <= t.StepsDone {
+		return
+	}
+	all := slices.Clone(r.Steps[t.StepsDone:crossed])
+	for i := t.StepsDone; i < crossed; i++ {
+		t.StepAlerts = append(t.StepAlerts, &Alert{
+			State: StateFiring, ActiveAt: ts, FiredAt: ts, Value: t.Value, Action: r.Action,
+			Steps: append([]float64{r.Steps[i]}, all...),
+		})
+	}
+	t.StepsDone = crossed
+}
+
+// render sets an alert's labels and annotations from the rule's templates,
+// with the target's labels and value, as Prometheus expands them.
+func (ar *alertingRule) render(ctx context.Context, t *target, a *Alert, ts time.Time, e *env, extra ...labels.Label) {
+	r := ar.rule
+	data := rules.TemplateData{
+		Labels: t.Labels.Map(), ExternalLabels: e.externalLabels, ExternalURL: e.externalURL,
+		Value: a.Value, Time: ts, Query: e.query,
+	}
+	lb := labels.NewBuilder(t.Labels)
+	for k, v := range e.groupLabels {
+		lb.Set(k, v)
+	}
+	for k, v := range r.Labels {
+		lb.Set(k, expand(ctx, r.Alert, v, data))
+	}
+	lb.Set(labels.AlertName, r.Alert)
+	if a.Severity != 0 {
+		lb.Set("severity", a.Severity.String())
+	}
+	for _, l := range extra {
+		lb.Set(l.Name, l.Value)
+	}
+	a.Labels = lb.Labels()
+	ab := labels.NewBuilder(labels.EmptyLabels())
+	for k, v := range r.Annotations {
+		ab.Set(k, expand(ctx, r.Alert, v, data))
+	}
+	if len(a.Steps) > 1 {
+		ab.Set("steps_crossed", joinSteps(a.Steps[1:]))
+	}
+	a.Annotations = ab.Labels()
+}
+
+func expand(ctx context.Context, name, text string, d rules.TemplateData) string {
+	out, err := rules.Expand(ctx, name, text, d)
+	if err != nil {
+		return fmt.Sprintf("<error expanding template: %v>", err)
+	}
+	return out
+}
+
+func formatStep(s float64) string { return strconv.FormatFloat(s, 'g', -1, 64) }
+
+func joinSteps(ss []float64) string {
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = formatStep(s)
+	}
+	return strings.Join(parts, ",")
+}

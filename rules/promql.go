@@ -1,0 +1,211 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+// PromQL compiles "c over expr against threshold" into one PromQL
+// expression that a central Prometheus can evaluate every interval,
+// returning the series for which the condition holds (the value may be the
+// aggregated one). An error names a combination that has no faithful
+// PromQL equivalent.
+//
+// The result agrees with the evaluator (Judge over the points of the
+// evaluations every interval, kept for Window.Span) when Prometheus
+// evaluates it at multiples of interval, as rule groups do: subqueries
+// align their steps to multiples of their step since the epoch, so both
+// see the same points. The evaluator judges the series in expr's output at
+// each evaluation, so every form requires the series now, except nodata.
+//
+// The forms, with W the window's span, i the interval, t the threshold and
+// "x op t" standing for "abs(x - t) <= 0.0001" with == (and > with !=):
+//
+//	all #N          count_over_time((expr op t)[W:i]) >= N
+//	all d           min_over_time((expr op bool t)[W:i]) == 1 and expr
+//	happen          count_over_time((expr op t)[W:i]) >= count and G
+//	max min avg sum <fn>_over_time((expr)[W:i]) op t and G
+//	diff            max_over_time((L - expr op t)[W-i:i] offset i) and G'
+//	pdiff           the same with (L - expr) / (expr != 0) * 100
+//	nodata          last_over_time((expr)[3W:i] offset W) unless present_over_time((expr)[W:i])
+//
+// G is "count_over_time((expr)[W:i]) == N" for #N (too few points: not
+// judged) and "expr" for a duration (present now); G' only the former.
+// The hit counts and the truth value 1 in all and happen are there because
+// min_over_time and max_over_time skip NaN points, which hold for no
+// operator. L is last_over_time((expr)[i:i] @ end()): the latest value
+// inside a subquery, so that diff and pdiff compare it with each earlier
+// point, as Judge does; with < and <= the aggregate is min_over_time.
+//
+// PromQL refuses: diff and pdiff over a window of one evaluation (#1, or a
+// duration not longer than the interval), which has no earlier point and
+// never holds; an expr that is not an instant vector, or that uses
+// @ start() or @ end(), whose meaning changes inside a subquery; an interval
+// that is not a positive whole number of milliseconds; unknown functions and
+// operators.
+func (c Condition) PromQL(expr string, threshold float64, interval time.Duration) (string, error) {
+	if interval <= 0 || interval%time.Millisecond != 0 {
+		return "", fmt.Errorf("interval %v: must be a positive whole number of milliseconds", interval)
+	}
+	if (c.Window.Points > 0) == (c.Window.Duration > 0) {
+		return "", errors.New("window: set either #N points or a duration")
+	}
+	if c.Func != FuncNoData && !ops[c.Op] {
+		return "", fmt.Errorf("unknown operator %q", c.Op)
+	}
+	e, err := exportableExpr(expr)
+	if err != nil {
+		return "", err
+	}
+	x := promqlForm{c: c, e: e, t: threshold, i: interval, span: c.Window.Span(interval)}
+	switch c.Func {
+	case FuncAll:
+		if c.Window.Points > 0 {
+			return x.hits(c.Window.Points), nil
+		}
+		return fmt.Sprintf("min_over_time(%s) == 1 and %s", x.subquery(x.compare(e, true), x.span, 0), e), nil
+	case FuncHappen:
+		s := x.hits(c.happenCount())
+		if c.happenCount() < c.Window.Points || c.Window.Duration > 0 {
+			s += x.guard()
+		}
+		return s, nil
+	case FuncMax, FuncMin, FuncAvg, FuncSum:
+		agg := fmt.Sprintf("%s_over_time(%s)", c.Func, x.subquery(e, x.span, 0))
+		return x.compare(agg, false) + x.guard(), nil
+	case FuncDiff, FuncPDiff:
+		return x.change()
+	case FuncNoData:
+		return fmt.Sprintf("last_over_time(%s) unless present_over_time(%s)",
+			x.subquery(e, (NoDataMemory-1)*x.span, x.span), x.subquery(e, x.span, 0)), nil
+	}
+	return "", fmt.Errorf("unknown window function %q", c.Func)
+}
+
+// exportableExpr parses expr and returns it parenthesised, ready to be
+// embedded. It is printed from its syntax tree, not copied, so that a
+// trailing # comment cannot swallow what follows.
+func exportableExpr(expr string) (string, error) {
+	n, err := ParseExpr(expr)
+	if err != nil {
+		return "", err
+	}
+	if n.Type() != parser.ValueTypeVector {
+		return "", fmt.Errorf("expression must return an instant vector, not a %s", n.Type())
+	}
+	var moving error
+	parser.Inspect(n, func(node parser.Node, _ []parser.Node) error {
+		var se parser.ItemType
+		switch n := node.(type) {
+		case *parser.VectorSelector:
+			se = n.StartOrEnd
+		case *parser.SubqueryExpr:
+			se = n.StartOrEnd
+		}
+		if se == parser.START || se == parser.END {
+			// Inside a subquery they would name the rule's evaluation
+			// time, not each step's.
+			moving = errors.New("expression uses @ start() or @ end(), which mean another time inside the exported subqueries")
+		}
+		return moving
+	})
+	if moving != nil {
+		return "", moving
+	}
+	return "(" + n.String() + ")", nil
+}
+
+// promqlForm holds what every form of one condition needs.
+type promqlForm struct {
+	c    Condition
+	e    string // the parenthesised expression
+	t    float64
+	i    time.Duration
+	span time.Duration
+}
+
+// compare writes "x op t". With boolean, a non-matching point becomes 0
+// instead of disappearing, so that an aggregate over time sees it.
+func (x promqlForm) compare(v string, boolean bool) string {
+	b := ""
+	if boolean {
+		b = "bool "
+	}
+	t := strconv.FormatFloat(x.t, 'g', -1, 64)
+	tol := strconv.FormatFloat(Tolerance, 'g', -1, 64)
+	switch {
+	case x.c.Op == "==" && math.IsInf(x.t, 0):
+		// abs(Inf - Inf) is NaN: Holds compares infinities directly.
+		return fmt.Sprintf("%s == %s%s", v, b, t)
+	case x.c.Op == "==":
+		return fmt.Sprintf("abs(%s - %s) <= %s%s", v, t, b, tol)
+	case x.c.Op == "!=":
+		return fmt.Sprintf("abs(%s - %s) > %s%s", v, t, b, tol)
+	}
+	return fmt.Sprintf("%s %s %s%s", v, x.c.Op, b, t)
+}
+
+// subquery evaluates inner at every multiple of the interval in
+// (now-offset-rng, now-offset].
+func (x promqlForm) subquery(inner string, rng, offset time.Duration) string {
+	if inner != x.e { // which is parenthesised already
+		inner = "(" + inner + ")"
+	}
+	s := fmt.Sprintf("%s[%s:%s]", inner, model.Duration(rng), model.Duration(x.i))
+	if offset > 0 {
+		s += " offset " + model.Duration(offset).String()
+	}
+	return s
+}
+
+// hits holds when at least n points of the window hold.
+func (x promqlForm) hits(n int) string {
+	return fmt.Sprintf("count_over_time(%s) >= %d", x.subquery(x.compare(x.e, false), x.span, 0), n)
+}
+
+// guard is what Judge requires besides the comparison: the N points of a
+// #N window, or, for a duration, that the series is in the output now.
+// Forms that imply it go without.
+func (x promqlForm) guard() string {
+	if x.c.Window.Points > 0 {
+		return fmt.Sprintf(" and count_over_time(%s) == %d", x.subquery(x.e, x.span, 0), x.c.Window.Points)
+	}
+	return " and " + x.e
+}
+
+// change is diff and pdiff: some earlier point of the window, compared
+// with the latest, holds. The comparison is made per earlier point because
+// pdiff, == and != are not monotonic in it, so that a min or max of the
+// earlier points does not decide them.
+func (x promqlForm) change() (string, error) {
+	earlier := x.span - x.i
+	if earlier <= 0 {
+		return "", fmt.Errorf("%s over %s at a %s interval: the window holds one evaluation, with no earlier point to compare with",
+			x.c.Func, x.c.Window, model.Duration(x.i))
+	}
+	latest := fmt.Sprintf("last_over_time(%s @ end())", x.subquery(x.e, x.i, 0))
+	v := fmt.Sprintf("%s - %s", latest, x.e)
+	if x.c.Func == FuncPDiff {
+		// Earlier zeros are dropped by the filter, as Judge skips them.
+		v = fmt.Sprintf("(%s) / (%s != 0) * 100", v, x.e)
+	}
+	agg := "max_over_time"
+	if x.c.Op == "<" || x.c.Op == "<=" {
+		agg = "min_over_time"
+	}
+	// The latest point is at now: an offset of one interval leaves the
+	// earlier ones.
+	s := fmt.Sprintf("%s(%s)", agg, x.subquery(x.compare(v, false), earlier, x.i))
+	if x.c.Window.Points > 0 {
+		// The latest value requires the series now, so a duration needs no
+		// guard.
+		s += x.guard()
+	}
+	return s, nil
+}
