@@ -307,3 +307,11 @@ func (m *Manager) env(g *Group) *env {
 func (m *Manager) resendDelay() time.Duration { return m.o.ResendDelay }
 
 func (m *Manager) notify(ctx context.Context, alerts []*Alert) { m.o.Notify(ctx, alerts) }
+
+// EvalAt evaluates every group once at ts, in file and name order, on the
+// caller's goroutine: what rule unit tests and benchmarks drive.
+func (m *Manager) EvalAt(ctx context.Context, ts time.Time) {
+	for _, g := range m.Groups() {
+		g.Eval(ctx, ts, m)
+	}
+}

@@ -112,7 +112,7 @@ load 10s
 
 // differentialEnd is the last evaluation time: late enough to see every
 // series stop and be forgotten by nodata.
-const differentialEnd = 40 * time.Minute
+const differentialEnd = 30 * time.Minute
 
 // differentialThresholds are chosen for each function to cross the data.
 var differentialThresholds = map[Func][]float64{
@@ -120,8 +120,8 @@ var differentialThresholds = map[Func][]float64{
 	FuncHappen: {0, 5},
 	FuncMax:    {0, 5},
 	FuncMin:    {0, 5},
-	FuncAvg:    {0, 5, 0.2},
-	FuncSum:    {5, 20, 0.6, math.Inf(1)},
+	FuncAvg:    {5, 0.2},
+	FuncSum:    {20, 0.6, math.Inf(1)},
 	FuncDiff:   {-3, 0, 3},
 	FuncPDiff:  {-50, 100},
 	FuncNoData: {0},
