@@ -204,7 +204,9 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 		return st, nil, failure(reasonParse, perr)
 	}
 	app := l.app.Appender(ctx)
+	cr := &creator{app: l.app, ctx: ctx}
 	defer func() {
+		cr.flush()
 		if err != nil {
 			_ = app.Rollback()
 		}
@@ -276,6 +278,9 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 		if h != nil || fh != nil {
 			ref, err = app.AppendHistogram(ce.ref, ce.lset, t, h, fh)
 		} else {
+			if ce.ref == 0 {
+				ce.ref = cr.create(ce.lset, t, v)
+			}
 			ref, err = app.Append(ce.ref, ce.lset, t, v)
 		}
 		if err != nil {
@@ -298,6 +303,7 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 			_, _ = app.Append(ce.ref, ce.lset, ts, staleNaN)
 		}
 	}
+	cr.flush() // the series records go to the WAL before the samples naming them
 	if err := app.Commit(); err != nil {
 		return st, nil, failure(reasonStorage, err)
 	}
@@ -310,6 +316,44 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 	l.prev, l.cur = cur, l.prev
 	l.evict(len(cur) + droppedSeen)
 	return st, names, nil
+}
+
+// seriesPerBatch bounds the new series one transaction records.
+const seriesPerBatch = 5000
+
+// creator makes new series in small transactions of their own, which it
+// rolls back: the head keeps a series once created either way, and logs it
+// to the WAL. The scrape's own transaction then carries only samples. The
+// TSDB keeps the buffer of its largest WAL record for reuse, and a first
+// scrape creating 100k series in one record would pin 16 MB for good.
+type creator struct {
+	app storage.Appendable
+	ctx context.Context
+	cur storage.Appender
+	n   int
+}
+
+// create returns the new series' reference, or 0 to leave the creation to
+// the scrape's transaction (which then reports the error).
+func (c *creator) create(lset labels.Labels, t int64, v float64) storage.SeriesRef {
+	if c.cur == nil {
+		c.cur = c.app.Appender(c.ctx)
+	}
+	ref, err := c.cur.Append(0, lset, t, v)
+	if c.n++; c.n >= seriesPerBatch {
+		c.flush()
+	}
+	if err != nil {
+		return 0
+	}
+	return ref
+}
+
+func (c *creator) flush() {
+	if c.cur != nil {
+		_ = c.cur.Rollback()
+		c.cur, c.n = nil, 0
+	}
 }
 
 // evict forgets series the last successful scrape did not have: gone from

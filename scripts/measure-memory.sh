@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 DURATION=${DURATION:-1800}
 MASTERS=${MASTERS:-57} # 57 masters × 10 keys × 5 providers × 4 models ≈ 100k series
-SIM_ADDR=127.0.0.1:19300
-GW_ADDR=127.0.0.1:19095
+SIM_ADDR=${SIM_ADDR:-127.0.0.1:19300}
+GW_ADDR=${GW_ADDR:-127.0.0.1:19095}
 work=$(mktemp -d -t gatewarden-mem.XXXXXX)
 pids=()
 cleanup() {
@@ -51,4 +51,5 @@ while ((SECONDS - start < DURATION)); do
 		"$series" "$(echo "$rss_kb*1024/$series" | bc -l)" "$scrape"
 done
 echo "after ${DURATION}s: RSS $(echo "$rss_kb/1024" | bc -l | xargs printf '%.1f') MiB for $series series = $(echo "$rss_kb*1024/$series" | bc -l | xargs printf '%.0f') bytes per series"
+echo "gatewarden CPU over the run: $(metric process_cpu_seconds_total)s; Go heap in use $(metric go_memstats_heap_inuse_bytes | awk '{printf "%.1f", $1/1048576}') MiB, GOGC $(metric go_gc_gogc_percent)"
 echo "scrape duration over the run: p50 $(query 'quantile_over_time(0.5, scrape_duration_seconds{job="gateway"}[1h])')s, max $(query 'max_over_time(scrape_duration_seconds{job="gateway"}[1h])')s"
