@@ -129,14 +129,12 @@ type evaluation interface {
 }
 
 // Eval evaluates every rule of the group at ts. An expression several rules
-// share is queried once: the common gateway case is many thresholds over a
-// few expressions.
+// share is queried once (see queryCache): the common gateway case is many
+// thresholds over a few expressions.
 func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 	g.evalMtx.Lock()
 	defer g.evalMtx.Unlock()
 	start := time.Now()
-	results := map[string]promql.Vector{}
-	errs := map[string]error{}
 	e := ev.env(g)
 	app := ev.appender(ctx)
 	var send []*Alert
@@ -144,7 +142,7 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 	failures := 0
 	for i, r := range g.rules {
 		rstart := time.Now()
-		vec, err := g.run(ctx, ev, r.Expr, ts, results, errs)
+		vec, err := ev.query(ctx, r.Expr, ts.Add(-g.queryOffset))
 		if err == nil && r.IsAlert() {
 			send = append(send, g.alerting[i].eval(ctx, ts, vec, e, ev.resendDelay())...)
 			err = g.checkLimit(g.alerting[i])
@@ -169,22 +167,6 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 	g.lastEval, g.lastTook, g.ruleStatus = ts, took, statuses
 	g.mtx.Unlock()
 	ev.observe(g, took, failures)
-}
-
-func (g *Group) run(ctx context.Context, ev evaluation, expr string, ts time.Time, results map[string]promql.Vector, errs map[string]error) (promql.Vector, error) {
-	if v, ok := results[expr]; ok {
-		return v, nil
-	}
-	if err, ok := errs[expr]; ok {
-		return nil, err
-	}
-	v, err := ev.query(ctx, expr, ts.Add(-g.queryOffset))
-	if err != nil {
-		errs[expr] = err
-		return nil, err
-	}
-	results[expr] = v
-	return v, nil
 }
 
 func (g *Group) checkLimit(ar *alertingRule) error {

@@ -67,19 +67,20 @@ func advance(r *rules.Rule, t *target, v verdict, recovered bool, ts time.Time) 
 // judge applies a rule's condition and levels to a target's window. The
 // most severe level that holds wins; a rule without condition hits on every
 // series its expression returns, as in Prometheus.
-func judge(r *rules.Rule, t *target, now int64, th Thresholds) verdict {
+func judge(r *rules.Rule, t *target, now int64, interval time.Duration, th Thresholds) verdict {
 	c := r.Condition
 	if c == nil {
 		return verdict{judged: true, hit: true}
 	}
+	pts := recent(t.Points, c.Window, now, interval)
 	levels := levelsOf(r)
 	if len(levels) == 0 {
-		holds, judged := c.Judge(t.Points, now, th.Threshold(r, t.Labels, 0, c.Value))
+		holds, judged := c.Judge(pts, now, th.Threshold(r, t.Labels, 0, c.Value))
 		return verdict{judged: judged, hit: holds}
 	}
 	var v verdict
 	for _, l := range levels {
-		holds, judged := c.Judge(t.Points, now, th.Threshold(r, t.Labels, l.Level, l.Value))
+		holds, judged := c.Judge(pts, now, th.Threshold(r, t.Labels, l.Level, l.Value))
 		v.judged = v.judged || judged
 		if holds {
 			return verdict{judged: true, hit: true, severity: l.Level}
@@ -90,13 +91,20 @@ func judge(r *rules.Rule, t *target, now int64, th Thresholds) verdict {
 
 // recoveredBy says whether a firing alert may start to resolve: always
 // without a recovery condition, else only when that condition holds.
-func recoveredBy(r *rules.Rule, t *target, now int64, th Thresholds) bool {
+func recoveredBy(r *rules.Rule, t *target, now int64, interval time.Duration, th Thresholds) bool {
 	rc := r.Recover
 	if rc == nil {
 		return true
 	}
-	holds, judged := rc.Judge(t.Points, now, th.Threshold(r, t.Labels, 0, rc.Value))
+	holds, judged := rc.Judge(recent(t.Points, rc.Window, now, interval), now, th.Threshold(r, t.Labels, 0, rc.Value))
 	return holds && judged
+}
+
+// recent keeps the points of the window's span only: "the last 3 points"
+// means the last 3 evaluations, not 3 points spread over a gap in the data,
+// which is also what the exported PromQL sees.
+func recent(points []rules.Point, w rules.Window, now int64, interval time.Duration) []rules.Point {
+	return rules.Window{Duration: w.Span(interval)}.Select(points, now)
 }
 
 // levelsOf lists a rule's thresholds most severe first; escalate is the

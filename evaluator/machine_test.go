@@ -117,13 +117,18 @@ func TestLevelsEscalateAndChangeNotifies(t *testing.T) {
 	h.expect("below every level", step(3, 50), `{a="Spike", m="m1", severity="warning"} resolved`)
 }
 
+// Two ways to say it: a nodata block beside a condition of its own, and
+// nodata as the condition.
 const noDataRule = `groups:
   - name: g
     rules:
       - alert: Usage
         expr: sum by (m) (req)
-        condition: {function: nodata, window: 1m}
+        condition: {function: max, window: "#1", op: ">", value: 1e9}
         nodata: {for: 1m, severity: critical}
+      - alert: Silent
+        expr: sum by (m) (req)
+        condition: {function: nodata, window: 1m}
 `
 
 func TestNoDataPerSeries(t *testing.T) {
@@ -140,9 +145,11 @@ func TestNoDataPerSeries(t *testing.T) {
 		h.expect("m2 seen less than 1m ago", h.eval(at(i)))
 	}
 	h.add(at(10), map[string]float64{`req{m="m1"}`: 11})
-	h.expect("m2 last seen 1m ago: its own nodata alert, m1 untouched", h.eval(at(9)), `{a="Usage", m="m2", nodata="true", severity="critical"} firing`)
+	h.expect("m2 last seen 1m ago: its own nodata alerts, m1 untouched", h.eval(at(9)),
+		`{a="Silent", m="m2"} firing`, `{a="Usage", m="m2", nodata="true", severity="critical"} firing`)
 	h.add(at(12), map[string]float64{`req{m="m1"}`: 12, `req{m="m2"}`: 12})
-	h.expect("data back: resolved", h.eval(at(12)), `{a="Usage", m="m2", nodata="true", severity="critical"} resolved`)
+	h.expect("data back: resolved", h.eval(at(12)),
+		`{a="Silent", m="m2"} resolved`, `{a="Usage", m="m2", nodata="true", severity="critical"} resolved`)
 }
 
 const stepRule = `groups:

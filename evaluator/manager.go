@@ -52,6 +52,7 @@ type Manager struct {
 	running        context.Context
 	stops          map[*Group]func()
 	restored       map[string]map[uint64]*target // loaded from the snapshot, claimed by groups
+	cache          queryCache
 }
 
 // NewManager returns a manager without groups; ApplyConfig gives it some.
@@ -277,6 +278,11 @@ func (m *Manager) Groups() []*Group {
 // The evaluation interface, as the manager provides it to groups.
 
 func (m *Manager) query(ctx context.Context, expr string, ts time.Time) (promql.Vector, error) {
+	return m.cache.do(ctx, expr, ts, m.exec)
+}
+
+// exec runs one instant query. Results are shared read-only between rules.
+func (m *Manager) exec(ctx context.Context, expr string, ts time.Time) (promql.Vector, error) {
 	q, err := m.o.Engine.NewInstantQuery(ctx, m.o.Queryable, nil, expr, ts)
 	if err != nil {
 		return nil, err

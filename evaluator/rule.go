@@ -87,10 +87,10 @@ func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vecto
 		if r.Condition != nil {
 			t.record(rules.Point{T: now, V: s.F}, ar.keep)
 		}
-		v := judge(r, t, now, e.thresholds)
+		v := judge(r, t, now, e.interval, e.thresholds)
 		recovered := true
 		if v.judged && !v.hit && t.Alert != nil && t.Alert.State == StateFiring {
-			recovered = recoveredBy(r, t, now, e.thresholds)
+			recovered = recoveredBy(r, t, now, e.interval, e.thresholds)
 		}
 		for _, a := range advance(r, t, v, recovered, ts) {
 			if a != t.Alert && due(a, ts, resend) {
@@ -101,8 +101,13 @@ func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vecto
 	for fp, t := range ar.targets {
 		if !t.LastSeen.Equal(ts) {
 			// Gone from the output: the condition no longer holds, as in
-			// Prometheus; nodata says whether that is itself a problem.
-			advance(r, t, verdict{judged: true}, true, ts)
+			// Prometheus, unless the condition is nodata itself, for a
+			// series seen within its memory.
+			v := verdict{judged: true}
+			if c := r.Condition; c != nil && c.Func == rules.FuncNoData && ts.Sub(t.LastSeen) <= rules.NoDataMemory*c.Window.Span(e.interval) {
+				v = judge(r, t, now, e.interval, e.thresholds)
+			}
+			advance(r, t, v, true, ts)
 			ar.noData(t, ts)
 			if !t.active() && ts.Sub(t.LastSeen) > forgetAfter && (r.NoData == nil || ts.Sub(t.LastSeen) > forgetNoDataAfter) {
 				delete(ar.targets, fp)

@@ -18,37 +18,52 @@ import (
 // PromQL equivalent.
 //
 // The result agrees with the evaluator (Judge over the points of the
-// evaluations every interval, kept for Window.Span) when Prometheus
-// evaluates it at multiples of interval, as rule groups do: subqueries
-// align their steps to multiples of their step since the epoch, so both
-// see the same points. The evaluator judges the series in expr's output at
-// each evaluation, so every form requires the series now, except nodata.
+// evaluations every interval, kept for Window.Span) when the evaluator runs
+// at multiples of interval: subqueries align their steps to multiples of
+// their step since the epoch, so both see the same points. Prometheus may
+// evaluate the rule at any time: every part of a form reads the aligned
+// steps only, so it gives the verdict of the latest multiple. The
+// evaluator judges the series in expr's output at each evaluation, so
+// every form requires the series at the latest step, except nodata.
 //
-// The forms, with W the window's span, i the interval, t the threshold and
-// "x op t" standing for "abs(x - t) <= 0.0001" with == (and > with !=):
+// The forms, with W the window's span, i the interval and t the
+// threshold; "x op t" stands for "abs(x - t) <= 0.0001" with == and for
+// "abs(x - t) > 0.0001" with != (and for "x == t" with == and an infinite
+// t, whose difference with an infinite x is NaN):
 //
 //	all #N          count_over_time((expr op t)[W:i]) >= N
-//	all d           min_over_time((expr op bool t)[W:i]) == 1 and expr
+//	all d           min_over_time((expr op bool t)[W:i]) == 1 and G
 //	happen          count_over_time((expr op t)[W:i]) >= count and G
 //	max min avg sum <fn>_over_time((expr)[W:i]) op t and G
 //	diff            max_over_time((L - expr op t)[W-i:i] offset i) and G'
 //	pdiff           the same with (L - expr) / (expr != 0) * 100
 //	nodata          last_over_time((expr)[3W:i] offset W) unless present_over_time((expr)[W:i])
 //
-// G is "count_over_time((expr)[W:i]) == N" for #N (too few points: not
-// judged) and "expr" for a duration (present now); G' only the former.
-// The hit counts and the truth value 1 in all and happen are there because
-// min_over_time and max_over_time skip NaN points, which hold for no
-// operator. L is last_over_time((expr)[i:i] @ end()): the latest value
-// inside a subquery, so that diff and pdiff compare it with each earlier
-// point, as Judge does; with < and <= the aggregate is min_over_time.
+// (3W: a series is remembered for NoDataMemory spans.) G is
+// "count_over_time((expr)[W:i]) == N" for #N (too few points: not judged;
+// happen with count >= N implies it) and "present_over_time((expr)[i:i])"
+// for a duration (present at the latest step); G' only the former, as L
+// implies the latter. L is last_over_time((expr)[i:i] @ end()): the latest
+// value inside a subquery, so that diff and pdiff compare it with each
+// earlier point, as Judge does, since pdiff, == and != are not monotonic
+// in the earlier point; with < and <= the aggregate is min_over_time.
+//
+// Hit counts and truth values stand where min_over_time or max_over_time
+// of expr might seem to do, because those skip NaN points, which hold for
+// no operator. The values returned: hit counts (all #N, happen), 1 (all d),
+// the aggregate or its distance to t (max min avg sum), the most extreme
+// change that holds or its distance to t (diff, pdiff), the last value
+// seen (nodata).
+//
+// The @ modifier needs Prometheus 2.33 or later (2.25 with
+// --enable-feature=promql-at-modifier).
 //
 // PromQL refuses: diff and pdiff over a window of one evaluation (#1, or a
 // duration not longer than the interval), which has no earlier point and
 // never holds; an expr that is not an instant vector, or that uses
 // @ start() or @ end(), whose meaning changes inside a subquery; an interval
-// that is not a positive whole number of milliseconds; unknown functions and
-// operators.
+// that is not a positive whole number of milliseconds; a window that is not
+// exactly one of #N and a duration; unknown functions and operators.
 func (c Condition) PromQL(expr string, threshold float64, interval time.Duration) (string, error) {
 	if interval <= 0 || interval%time.Millisecond != 0 {
 		return "", fmt.Errorf("interval %v: must be a positive whole number of milliseconds", interval)
@@ -69,7 +84,7 @@ func (c Condition) PromQL(expr string, threshold float64, interval time.Duration
 		if c.Window.Points > 0 {
 			return x.hits(c.Window.Points), nil
 		}
-		return fmt.Sprintf("min_over_time(%s) == 1 and %s", x.subquery(x.compare(e, true), x.span, 0), e), nil
+		return fmt.Sprintf("min_over_time(%s) == 1", x.subquery(x.compare(e, true), x.span, 0)) + x.guard(), nil
 	case FuncHappen:
 		s := x.hits(c.happenCount())
 		if c.happenCount() < c.Window.Points || c.Window.Duration > 0 {
@@ -141,7 +156,6 @@ func (x promqlForm) compare(v string, boolean bool) string {
 	tol := strconv.FormatFloat(Tolerance, 'g', -1, 64)
 	switch {
 	case x.c.Op == "==" && math.IsInf(x.t, 0):
-		// abs(Inf - Inf) is NaN: Holds compares infinities directly.
 		return fmt.Sprintf("%s == %s%s", v, b, t)
 	case x.c.Op == "==":
 		return fmt.Sprintf("abs(%s - %s) <= %s%s", v, t, b, tol)
@@ -170,19 +184,21 @@ func (x promqlForm) hits(n int) string {
 }
 
 // guard is what Judge requires besides the comparison: the N points of a
-// #N window, or, for a duration, that the series is in the output now.
-// Forms that imply it go without.
+// #N window, or, for a duration, that the series is in the output at the
+// latest step. Forms that imply it go without.
+//
+// The latest step, not now: Prometheus evaluates a rule group at a fixed
+// offset within its interval, and every part of a form must see the same
+// aligned evaluations.
 func (x promqlForm) guard() string {
 	if x.c.Window.Points > 0 {
 		return fmt.Sprintf(" and count_over_time(%s) == %d", x.subquery(x.e, x.span, 0), x.c.Window.Points)
 	}
-	return " and " + x.e
+	return fmt.Sprintf(" and present_over_time(%s)", x.subquery(x.e, x.i, 0))
 }
 
 // change is diff and pdiff: some earlier point of the window, compared
-// with the latest, holds. The comparison is made per earlier point because
-// pdiff, == and != are not monotonic in it, so that a min or max of the
-// earlier points does not decide them.
+// with the latest, holds.
 func (x promqlForm) change() (string, error) {
 	earlier := x.span - x.i
 	if earlier <= 0 {

@@ -30,26 +30,31 @@ func (o Op) Holds(a, b float64) bool {
 	case "==":
 		return a == b || math.Abs(a-b) <= Tolerance
 	case "!=":
-		// NaN-safe: the difference of equal infinities is NaN, which is
-		// not greater than anything.
+		// Not !(==): NaN, and the NaN difference of equal infinities,
+		// must fail.
 		return math.Abs(a-b) > Tolerance
 	}
 	return false
 }
 
 // Span is how far back the window reaches when the rule is evaluated
-// every interval: the duration, or N intervals for #N.
+// every interval, in whole intervals: N for #N, and for a duration as many
+// as it holds evaluations (a 50s window at 20s holds now, -20s and -40s:
+// 60s). Whole intervals keep the same evaluations in a PromQL subquery
+// whenever, within the interval, Prometheus evaluates it.
 //
-// The evaluator keeps a series' points for Span only, so that #N counts
-// consecutive evaluations: after a gap a series needs N new points before
-// it is judged again, and nodata over #N means N evaluations without the
-// series. Select cannot do this itself since it does not know the
-// interval; PromQL() relies on it.
+// The evaluator must judge a series over its points of the last Span only
+// (Window{Duration: Span}.Select), so that #N counts consecutive
+// evaluations: after a gap a series needs N new points before it is judged
+// again, and nodata over #N means N evaluations without the series. Select
+// cannot do this itself since it does not know the interval; PromQL()
+// relies on it, as PromQL has no "last N samples".
 func (w Window) Span(interval time.Duration) time.Duration {
-	if w.Points > 0 {
-		return time.Duration(w.Points) * interval
+	n := time.Duration(w.Points)
+	if n == 0 {
+		n = (w.Duration + interval - 1) / interval
 	}
-	return w.Duration
+	return n * interval
 }
 
 // Select returns the points of the window at evaluation time now (ms): the
@@ -154,9 +159,8 @@ func (c Condition) judgeChange(win []Point, threshold float64) (holds, judged bo
 	return false, judged
 }
 
-// extremeOverTime is max_over_time or min_over_time: a NaN is replaced by any
-// later number. (A function argument, not a closure over state, so that it
-// is inlined and allocates nothing.)
+// extremeOverTime is max_over_time or min_over_time: a NaN is replaced by
+// any later number, so NaN comes out only when every point is NaN.
 func extremeOverTime(win []Point, better func(cur, m float64) bool) float64 {
 	m := win[0].V
 	for _, p := range win[1:] {

@@ -92,11 +92,25 @@ func TestSelect(t *testing.T) {
 }
 
 func TestSpan(t *testing.T) {
-	if got := (Window{Points: 3}).Span(10 * time.Second); got != 30*time.Second {
-		t.Errorf("#3 at 10s: %v", got)
-	}
-	if got := (Window{Duration: time.Minute}).Span(10 * time.Second); got != time.Minute {
-		t.Errorf("1m at 10s: %v", got)
+	for _, tc := range []struct {
+		w        string
+		interval time.Duration
+		want     time.Duration
+	}{
+		{"#3", 10 * time.Second, 30 * time.Second},
+		{"1m", 10 * time.Second, time.Minute},
+		{"50s", 20 * time.Second, time.Minute},
+		{"41s", 20 * time.Second, time.Minute},
+		{"40s", 20 * time.Second, 40 * time.Second},
+		{"5s", 20 * time.Second, 20 * time.Second},
+	} {
+		w, err := ParseWindow(tc.w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := w.Span(tc.interval); got != tc.want {
+			t.Errorf("%s at %v: %v, want %v", tc.w, tc.interval, got, tc.want)
+		}
 	}
 }
 

@@ -107,7 +107,7 @@ func TestOutageFiresNoDataAndTargetDown(t *testing.T) {
     rules:
       - alert: GatewayNoData
         expr: sum by (master) (gateway_requests_total)
-        condition: {function: nodata, window: 3s}
+        condition: {function: max, window: "#1", op: ">", value: 1e9}
         nodata: {for: 3s}
       - alert: GatewayTargetDown
         expr: up == 0

@@ -29,6 +29,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := app.Command("check", "Check the resources for validity.")
 	checkConfig := check.Command("config", "Check if the config files are valid or not.")
 	configFiles := checkConfig.Arg("config-files", "The config files to check.").Required().ExistingFiles()
+	checkRules := newCheckRules(check)
+	testRules := newTestRules(app.Command("test", "Unit testing."))
 
 	query := app.Command("query", "Run a PromQL query against a gatewarden.")
 	instant := query.Command("instant", "Run an instant query.")
@@ -49,6 +51,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case checkConfig.FullCommand():
 		return checkConfigs(stdout, stderr, *configFiles)
+	case checkRules.FullCommand():
+		return checkRules.exec(stdout, stderr)
+	case testRules.FullCommand():
+		return testRules.exec(stdout, stderr)
 	case instant.FullCommand():
 		return queryInstant(stdout, stderr, *instantURL, *instantExpr)
 	case tgts.FullCommand():
