@@ -134,3 +134,18 @@ func TestLoadFileAndEmpty(t *testing.T) {
 		t.Fatalf("empty config: %v %+v", err, cfg)
 	}
 }
+
+func TestRuleFilesAbsentOrEmpty(t *testing.T) {
+	absent, err := Load([]byte("global: {}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, err := Load([]byte("rule_files: []\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The evaluator loads its built-in pack for an absent key only.
+	if absent.RuleFiles != nil || empty.RuleFiles == nil {
+		t.Errorf("absent: %#v, empty: %#v", absent.RuleFiles, empty.RuleFiles)
+	}
+}

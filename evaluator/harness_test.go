@@ -133,3 +133,10 @@ func (h *harness) expect(what string, got []string, want ...string) {
 		h.t.Errorf("%s:\n got: %q\nwant: %q", what, got, want)
 	}
 }
+
+func writeFile(t *testing.T, name, body string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -98,7 +98,8 @@ func LoadRuleFiles(patterns []string) (map[string]*rules.Groups, error) {
 }
 
 // ApplyConfig loads the rule files, or the built-in rule pack when the
-// config names none, all or nothing. Rules that survive a reload keep their
+// config has no rule_files key (an empty list means no rules at all), all
+// or nothing. Rules that survive a reload keep their
 // state, as in Prometheus.
 func (m *Manager) ApplyConfig(cfg *config.Config) error {
 	files, err := m.ruleFiles(cfg)
@@ -137,7 +138,7 @@ func (m *Manager) ApplyConfig(cfg *config.Config) error {
 }
 
 func (m *Manager) ruleFiles(cfg *config.Config) (map[string]*rules.Groups, error) {
-	if len(cfg.RuleFiles) == 0 {
+	if cfg.RuleFiles == nil {
 		gs, err := rules.Builtin()
 		if err != nil {
 			return nil, err

@@ -11,6 +11,8 @@ DURATION=${DURATION:-1800}
 MASTERS=${MASTERS:-57} # 57 masters × 10 keys × 5 providers × 4 models ≈ 100k series
 SIM_ADDR=${SIM_ADDR:-127.0.0.1:19300}
 GW_ADDR=${GW_ADDR:-127.0.0.1:19095}
+# Ingest alone by default; RULES="" measures with the built-in rule pack.
+RULES=${RULES-"rule_files: []"}
 work=$(mktemp -d -t gatewarden-mem.XXXXXX)
 pids=()
 cleanup() {
@@ -27,6 +29,7 @@ global:
 scrape_configs:
   - job_name: gateway
     static_configs: [{targets: ["$SIM_ADDR"]}]
+$RULES
 YML
 
 "$BIN/gatewaysim" --web.listen-address="$SIM_ADDR" --masters="$MASTERS" --keys-per-master=10 \
