@@ -27,7 +27,6 @@ func advance(r *rules.Rule, t *target, v verdict, recovered bool, ts time.Time) 
 			t.Alert = a
 		}
 		a.KeepFiringSince = time.Time{}
-		a.Value = t.Value
 		if a.State == StateFiring && v.severity != a.Severity {
 			old := *a
 			old.State, old.ResolvedAt = StateInactive, ts

@@ -97,6 +97,9 @@ func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vecto
 				send = append(send, a) // a level left behind: its resolution
 			}
 		}
+		if a := t.Alert; a != nil && !a.Resolved() {
+			a.Value = s.F // $value follows the series while it is active, as in Prometheus
+		}
 	}
 	for fp, t := range ar.targets {
 		if !t.LastSeen.Equal(ts) {

@@ -2,13 +2,13 @@
 # make demo: start the simulated gateway and gatewarden on examples/demo.yml,
 # then show, every few seconds, what gatewarden sees: its scrape targets and
 # live PromQL over the gateway's usage. Stops by itself after DEMO_DURATION
-# seconds (default 60), or at Ctrl-C; everything it started is stopped and
+# seconds (default 120), or at Ctrl-C; everything it started is stopped and
 # its data removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-bin}
-DURATION=${DEMO_DURATION:-60}
+DURATION=${DEMO_DURATION:-120}
 GW=http://127.0.0.1:9095
 SIM=http://127.0.0.1:9300
 work=$(mktemp -d -t gatewarden-demo.XXXXXX)
@@ -54,9 +54,10 @@ query() {
 	"$BIN/gatewardenctl" query instant "$GW" "$2" | sed 's/^/  /'
 }
 
+# scenario starts one and prints its id, for stopping it later.
 scenario() {
-	curl -sf -X POST "$SIM/sim/scenario" -H 'Content-Type: application/json' -d "$1" >/dev/null
-	echo "  POST $SIM/sim/scenario $1"
+	echo "  POST $SIM/sim/scenario $1" >&2
+	curl -sf -X POST "$SIM/sim/scenario" -H 'Content-Type: application/json' -d "$1" | sed -n 's/^{"id":\([0-9]*\).*/\1/p'
 }
 
 echo "gatewaysim on $SIM, gatewarden on $GW (Prometheus API: $GW/api/v1/query)"
@@ -79,8 +80,12 @@ while ((SECONDS < end)); do
 	"$BIN/gatewardenctl" alerts "$GW" | sed 's/^/  /'
 	if ((round == 1)); then
 		bold "Starting scenarios on the simulated gateway: budget-ramp on master m1, cpu-spike on t1/t1-plugin1/i1"
-		scenario '{"name":"budget-ramp","target":{"master":"m1"},"params":{"duration":30}}'
-		scenario '{"name":"cpu-spike","target":{"tenant_id":"t1","plugin_id":"t1-plugin1","instance_id":"i1"}}'
+		scenario '{"name":"budget-ramp","target":{"master":"m1"},"params":{"duration":30}}' >/dev/null
+		cpu_spike=$(scenario '{"name":"cpu-spike","target":{"tenant_id":"t1","plugin_id":"t1-plugin1","instance_id":"i1"}}')
+	fi
+	if ((round == 5)); then
+		bold "Ending the cpu-spike: PluginCPUHigh recovers once CPU stays below 70 % for three samples and the 1m observation window"
+		curl -sf -X DELETE "$SIM/sim/scenario/$cpu_spike" >/dev/null
 	fi
 done
 bold "Demo finished: gatewarden scraped the simulated gateway and answered PromQL."
