@@ -38,7 +38,7 @@ demo: build
 # bench runs the micro-benchmarks; figures and the exact commands are kept in
 # docs/benchmarks.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2x ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
 
 clean:
 	rm -rf $(BIN) data
