@@ -100,16 +100,19 @@ func (w *Window) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the window back in its notation.
 func (w Window) MarshalYAML() (any, error) { return w.String(), nil }
 
+// MarshalText writes the window in its notation for JSON too.
+func (w Window) MarshalText() ([]byte, error) { return []byte(w.String()), nil }
+
 // Condition is a window function over each output series of a rule's
 // expression, compared with a threshold. Value is the default threshold;
 // levels and runtime overrides supply others.
 type Condition struct {
-	Func   Func    `yaml:"function"`
-	Window Window  `yaml:"window"`
-	Op     Op      `yaml:"op"`
-	Value  float64 `yaml:"value"`
+	Func   Func    `yaml:"function" json:"function"`
+	Window Window  `yaml:"window" json:"window"`
+	Op     Op      `yaml:"op,omitempty" json:"op,omitempty"`
+	Value  float64 `yaml:"value" json:"value"`
 	// Count is how many points must hold, for happen.
-	Count int `yaml:"count,omitempty"`
+	Count int `yaml:"count,omitempty" json:"count,omitempty"`
 }
 
 // Point is one sample of a series: milliseconds and value.

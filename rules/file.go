@@ -65,14 +65,14 @@ type Rule struct {
 
 // Level is one threshold and the severity it stands for.
 type Level struct {
-	Level Severity `yaml:"level"`
-	Value float64  `yaml:"value"`
+	Level Severity `yaml:"level" json:"level"`
+	Value float64  `yaml:"value" json:"value"`
 }
 
 // NoData configures the per-series nodata alert of a rule.
 type NoData struct {
-	For      yamlfile.Duration `yaml:"for"`
-	Severity string            `yaml:"severity,omitempty"`
+	For      yamlfile.Duration `yaml:"for" json:"for"`
+	Severity string            `yaml:"severity,omitempty" json:"severity,omitempty"`
 }
 
 // Severity is 1 (critical), 2 (warning) or 3 (info): lower is more severe.

@@ -29,6 +29,9 @@ func (d Duration) MarshalYAML() (any, error) { return model.Duration(d).String()
 
 func (d Duration) String() string { return model.Duration(d).String() }
 
+// MarshalText writes the duration as configured, for JSON too.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
 // Bytes is a size such as "64MB" or "1GiB" (units are powers of two, as in
 // Prometheus's body_size_limit).
 type Bytes int64
