@@ -75,15 +75,7 @@ func TestAlertingErrorsAreLocated(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			lines := strings.Split(err.Error(), "\n")
-			if len(lines) != len(tc.want) {
-				t.Fatalf("got %d errors, want %d:\n%v", len(lines), len(tc.want), err)
-			}
-			for i, w := range tc.want {
-				if !strings.HasPrefix(lines[i], w) {
-					t.Errorf("error %d = %q, want prefix %q", i, lines[i], w)
-				}
-			}
+			expectErrors(t, err, tc.want)
 		})
 	}
 }

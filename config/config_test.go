@@ -90,15 +90,7 @@ func TestLoadErrorsAreLocated(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			lines := strings.Split(err.Error(), "\n")
-			if len(lines) != len(tc.want) {
-				t.Fatalf("got %d errors, want %d:\n%v", len(lines), len(tc.want), err)
-			}
-			for i, w := range tc.want {
-				if !strings.HasPrefix(lines[i], w) {
-					t.Errorf("error %d = %q, want prefix %q", i, lines[i], w)
-				}
-			}
+			expectErrors(t, err, tc.want)
 		})
 	}
 }
@@ -147,5 +139,19 @@ func TestRuleFilesAbsentOrEmpty(t *testing.T) {
 	// The evaluator loads its built-in pack for an absent key only.
 	if absent.RuleFiles != nil || empty.RuleFiles == nil {
 		t.Errorf("absent: %#v, empty: %#v", absent.RuleFiles, empty.RuleFiles)
+	}
+}
+
+// expectErrors checks one error line per want, each starting with it.
+func expectErrors(t *testing.T, err error, want []string) {
+	t.Helper()
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("error %d = %q, want prefix %q", i, lines[i], w)
+		}
 	}
 }

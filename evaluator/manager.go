@@ -284,12 +284,18 @@ func (m *Manager) query(ctx context.Context, expr string, ts time.Time) (promql.
 
 // exec runs one instant query. Results are shared read-only between rules.
 func (m *Manager) exec(ctx context.Context, expr string, ts time.Time) (promql.Vector, error) {
-	q, err := m.o.Engine.NewInstantQuery(ctx, m.o.Queryable, nil, expr, ts)
+	return InstantQuery(ctx, m.o.Engine, m.o.Queryable, expr, ts)
+}
+
+// InstantQuery runs expr at ts as rules do: a scalar result is one sample
+// without labels, anything else but a vector is an error.
+func InstantQuery(ctx context.Context, engine *promql.Engine, q storage.Queryable, expr string, ts time.Time) (promql.Vector, error) {
+	qry, err := engine.NewInstantQuery(ctx, q, nil, expr, ts)
 	if err != nil {
 		return nil, err
 	}
-	defer q.Close()
-	res := q.Exec(ctx)
+	defer qry.Close()
+	res := qry.Exec(ctx)
 	if res.Err != nil {
 		return nil, res.Err
 	}

@@ -98,30 +98,17 @@ func (r *runner) checkPromQL(ctx context.Context, engine *promql.Engine, pt prom
 }
 
 // query is an instant query whose scalar result counts as one sample
-// without labels, as in promtool. (Prometheus's rules.EngineQueryFunc does
-// the same but would bring its notifier and Alertmanager's API models into
-// gatewardenctl.)
+// without labels, as in promtool, and as the evaluator runs it.
 func (r *runner) query(ctx context.Context, engine *promql.Engine, expr string, ts time.Time) ([]sample, error) {
-	q, err := engine.NewInstantQuery(ctx, r.db, nil, expr, ts)
+	v, err := evaluator.InstantQuery(ctx, engine, r.db, expr, ts)
 	if err != nil {
 		return nil, err
 	}
-	defer q.Close()
-	res := q.Exec(ctx)
-	if res.Err != nil {
-		return nil, res.Err
+	out := make([]sample, len(v))
+	for i, s := range v {
+		out[i] = sample{s.Metric, s.F, s.H}
 	}
-	switch v := res.Value.(type) {
-	case promql.Vector:
-		out := make([]sample, len(v))
-		for i, s := range v {
-			out[i] = sample{s.Metric, s.F, s.H}
-		}
-		return out, nil
-	case promql.Scalar:
-		return []sample{{labels.EmptyLabels(), v.V, nil}}, nil
-	}
-	return nil, fmt.Errorf("the result is a %s, not a vector or scalar", res.Value.Type())
+	return out, nil
 }
 
 func (s sample) equal(o sample) bool {

@@ -25,19 +25,37 @@ func client(url string) (promv1.API, error) {
 	return promv1.NewAPI(c), nil
 }
 
-func queryInstant(stdout, stderr io.Writer, url, expr string) int {
+// call runs one API call with a timeout and reports its failure as what.
+func call[T any](stderr io.Writer, url, what string, timeout time.Duration, f func(promv1.API, context.Context) (T, error)) (T, bool) {
+	var zero T
 	c, err := client(url)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return zero, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	v, warnings, err := c.Query(ctx, expr, time.Now())
+	res, err := f(c, ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "query failed: %v\n", err)
+		fmt.Fprintf(stderr, "%s failed: %v\n", what, err)
+		return zero, false
+	}
+	return res, true
+}
+
+func queryInstant(stdout, stderr io.Writer, url, expr string) int {
+	type answer struct {
+		v        model.Value
+		warnings promv1.Warnings
+	}
+	res, ok := call(stderr, url, "query", time.Minute, func(c promv1.API, ctx context.Context) (answer, error) {
+		v, w, err := c.Query(ctx, expr, time.Now())
+		return answer{v, w}, err
+	})
+	if !ok {
 		return 1
 	}
+	v, warnings := res.v, res.warnings
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
@@ -69,16 +87,8 @@ func printValue(w io.Writer, v model.Value) {
 func formatValue(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 func targets(stdout, stderr io.Writer, url string) int {
-	c, err := client(url)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := c.Targets(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "listing targets failed: %v\n", err)
+	res, ok := call(stderr, url, "listing targets", 30*time.Second, promv1.API.Targets)
+	if !ok {
 		return 1
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -95,16 +105,8 @@ func targets(stdout, stderr io.Writer, url string) int {
 }
 
 func alerts(stdout, stderr io.Writer, url string) int {
-	c, err := client(url)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := c.Alerts(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "listing alerts failed: %v\n", err)
+	res, ok := call(stderr, url, "listing alerts", 30*time.Second, promv1.API.Alerts)
+	if !ok {
 		return 1
 	}
 	if len(res.Alerts) == 0 {
