@@ -53,6 +53,8 @@ type Alert struct {
 	Steps []float64
 	// Action is the rule's action, for the parts that act on alerts.
 	Action string
+
+	renderedAs rules.Severity // the severity Labels were rendered for
 }
 
 // Resolved reports whether the alert has ended.

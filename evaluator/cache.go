@@ -45,7 +45,8 @@ func (c *queryCache) do(ctx context.Context, expr string, ts time.Time, run func
 		<-call.done
 		return call.v, call.err
 	}
-	call.v, call.err = run(ctx, expr, ts)
+	// Not the first asker's cancellation: others wait on this result.
+	call.v, call.err = run(context.WithoutCancel(ctx), expr, ts)
 	close(call.done)
 	return call.v, call.err
 }

@@ -38,6 +38,8 @@ type Group struct {
 	lastTook   time.Duration
 	ruleStatus []RuleStatus
 	prevAlerts map[uint64]labels.Labels // ALERTS series written last time
+	// prevRecorded are each recording rule's series of the last evaluation.
+	prevRecorded map[int]map[uint64]labels.Labels
 }
 
 // RuleStatus is a rule's health as of its group's last evaluation.
@@ -55,6 +57,7 @@ func newGroup(file string, rg *rules.Group, defInterval time.Duration) *Group {
 	g := &Group{
 		name: rg.Name, file: file, interval: time.Duration(rg.Interval), limit: rg.Limit, labels: rg.Labels,
 		metrics: map[string]bool{}, trigger: make(chan time.Time, 1), prevAlerts: map[uint64]labels.Labels{},
+		prevRecorded: map[int]map[uint64]labels.Labels{},
 	}
 	if g.interval == 0 {
 		g.interval = defInterval
@@ -136,18 +139,25 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 	defer g.evalMtx.Unlock()
 	start := time.Now()
 	e := ev.env(g)
-	app := ev.appender(ctx)
+	// Output carries the timestamp the data was queried at, so recorded
+	// series and ALERTS line up with their inputs under a query offset.
+	qts := ts.Add(-g.queryOffset)
 	var send []*Alert
 	statuses := make([]RuleStatus, len(g.rules))
 	failures := 0
 	for i, r := range g.rules {
 		rstart := time.Now()
-		vec, err := ev.query(ctx, r.Expr, ts.Add(-g.queryOffset))
-		if err == nil && r.IsAlert() {
-			send = append(send, g.alerting[i].eval(ctx, ts, vec, e, ev.resendDelay())...)
-			err = g.checkLimit(g.alerting[i])
-		} else if err == nil {
-			err = g.record(app, r, vec, ts)
+		vec, err := ev.query(ctx, r.Expr, qts)
+		switch {
+		case err != nil:
+		case r.IsAlert():
+			var out []*Alert
+			out, err = g.alerting[i].eval(ctx, ts, vec, e, ev.resendDelay()), g.checkLimit(g.alerting[i])
+			if err == nil {
+				send = append(send, out...)
+			}
+		default:
+			err = g.record(ctx, ev, i, vec, qts)
 		}
 		statuses[i] = RuleStatus{Health: "ok", LastEval: ts, Took: time.Since(rstart)}
 		if err != nil {
@@ -155,7 +165,8 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 			statuses[i].Health, statuses[i].LastError = "err", err.Error()
 		}
 	}
-	g.writeAlerts(app, ts)
+	app := ev.appender(ctx)
+	g.writeAlerts(app, qts)
 	if err := app.Commit(); err != nil {
 		failures++
 	}
@@ -169,17 +180,16 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 	ev.observe(g, took, failures)
 }
 
+// checkLimit enforces the group's limit as Prometheus does: a rule with
+// more alerts than the limit has none, and sends none.
 func (g *Group) checkLimit(ar *alertingRule) error {
 	if g.limit <= 0 {
 		return nil
 	}
-	n := 0
-	for _, t := range ar.targets {
-		if t.Alert != nil && !t.Alert.Resolved() {
-			n++
+	if n := len(ar.active(nil)); n > g.limit {
+		for _, t := range ar.targets {
+			t.Alert, t.NoData, t.StepAlerts = nil, nil, nil
 		}
-	}
-	if n > g.limit {
 		return fmt.Errorf("exceeded limit of %d with %d alerts", g.limit, n)
 	}
 	return nil
@@ -187,9 +197,13 @@ func (g *Group) checkLimit(ar *alertingRule) error {
 
 var errDuplicate = errors.New("vector contains metrics with the same labelset after applying rule labels")
 
-// record writes a recording rule's result under its new name.
-func (g *Group) record(app storage.Appender, r *rules.Rule, vec promql.Vector, ts time.Time) error {
-	seen := map[uint64]bool{}
+// record writes a recording rule's result under its new name in a
+// transaction of its own, so the next rule of the group reads it, and
+// marks stale the series it no longer produces, as Prometheus does.
+func (g *Group) record(ctx context.Context, ev evaluation, i int, vec promql.Vector, ts time.Time) error {
+	r := g.rules[i]
+	cur := make(map[uint64]labels.Labels, len(vec))
+	app := ev.appender(ctx)
 	for _, s := range vec {
 		lb := labels.NewBuilder(s.Metric).Set(labels.MetricName, r.Record)
 		for k, v := range g.labels {
@@ -199,53 +213,28 @@ func (g *Group) record(app storage.Appender, r *rules.Rule, vec promql.Vector, t
 			lb.Set(k, v)
 		}
 		ls := lb.Labels()
-		if seen[ls.Hash()] {
+		h := ls.Hash()
+		if _, dup := cur[h]; dup {
+			_ = app.Rollback()
 			return errDuplicate
 		}
-		seen[ls.Hash()] = true
-		if g.limit > 0 && len(seen) > g.limit {
+		cur[h] = ls
+		if g.limit > 0 && len(cur) > g.limit {
+			_ = app.Rollback()
 			return fmt.Errorf("exceeded limit of %d with %d series", g.limit, len(vec))
 		}
 		if _, err := app.Append(0, ls, ts.UnixMilli(), s.F); err != nil && !errors.Is(err, storage.ErrOutOfOrderSample) && !errors.Is(err, storage.ErrDuplicateSampleForTimestamp) {
+			_ = app.Rollback()
 			return err
 		}
 	}
-	return nil
-}
-
-// ActiveAlerts returns copies of the group's pending and firing alerts.
-func (g *Group) ActiveAlerts() []Alert {
-	g.evalMtx.Lock()
-	defer g.evalMtx.Unlock()
-	var out []Alert
-	for _, a := range g.alerts() {
-		out = append(out, *a)
-	}
-	return out
-}
-
-// alerts returns the group's pending and firing alerts; the caller holds
-// evalMtx.
-func (g *Group) alerts() []*Alert {
-	var out []*Alert
-	for _, ar := range g.alerting {
-		if ar != nil {
-			out = ar.active(out)
+	for h, ls := range g.prevRecorded[i] {
+		if _, ok := cur[h]; !ok {
+			_, _ = app.Append(0, ls, ts.UnixMilli(), staleNaN)
 		}
 	}
-	return out
-}
-
-// active appends the rule's pending and firing alerts to out.
-func (ar *alertingRule) active(out []*Alert) []*Alert {
-	for _, t := range ar.targets {
-		for _, a := range append([]*Alert{t.Alert, t.NoData}, t.StepAlerts...) {
-			if a != nil && !a.Resolved() {
-				out = append(out, a)
-			}
-		}
-	}
-	return out
+	g.prevRecorded[i] = cur
+	return app.Commit()
 }
 
 // GroupStatus is a group as the API and console show it.
@@ -282,4 +271,35 @@ func (g *Group) Status() GroupStatus {
 		st.Rules = append(st.Rules, v)
 	}
 	return st
+}
+
+// ActiveAlerts returns copies of the group's pending and firing alerts.
+func (g *Group) ActiveAlerts() []Alert {
+	g.evalMtx.Lock()
+	defer g.evalMtx.Unlock()
+	var out []Alert
+	for _, a := range g.alerts() {
+		out = append(out, *a)
+	}
+	return out
+}
+
+// alerts returns the group's pending and firing alerts; the caller holds
+// evalMtx.
+func (g *Group) alerts() []*Alert {
+	var out []*Alert
+	for _, ar := range g.alerting {
+		if ar != nil {
+			out = ar.active(out)
+		}
+	}
+	return out
+}
+
+// active appends the rule's pending and firing alerts to out.
+func (ar *alertingRule) active(out []*Alert) []*Alert {
+	for _, t := range ar.targets {
+		out = t.each(out, func(a *Alert) bool { return !a.Resolved() })
+	}
+	return out
 }

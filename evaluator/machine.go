@@ -66,13 +66,12 @@ func advance(r *rules.Rule, t *target, v verdict, recovered bool, ts time.Time) 
 // judge applies a rule's condition and levels to a target's window. The
 // most severe level that holds wins; a rule without condition hits on every
 // series its expression returns, as in Prometheus.
-func judge(r *rules.Rule, t *target, now int64, interval time.Duration, th Thresholds) verdict {
+func judge(r *rules.Rule, levels []rules.Level, t *target, now int64, interval time.Duration, th Thresholds) verdict {
 	c := r.Condition
 	if c == nil {
 		return verdict{judged: true, hit: true}
 	}
 	pts := recent(t.Points, c.Window, now, interval)
-	levels := levelsOf(r)
 	if len(levels) == 0 {
 		holds, judged := c.Judge(pts, now, th.Threshold(r, t.Labels, 0, c.Value))
 		return verdict{judged: judged, hit: holds}

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 
@@ -46,13 +49,16 @@ type Manager struct {
 	o Options
 	m *metrics
 
-	mtx            sync.Mutex
-	groups         map[string]*Group
-	externalLabels map[string]string
-	running        context.Context
+	mtx     sync.Mutex
+	groups  map[string]*Group
+	running context.Context
+	// externalLabels is read by every evaluation without m.mtx, so that a
+	// reload holding m.mtx never waits on an evaluation waiting on it.
+	externalLabels atomic.Pointer[map[string]string]
 	stops          map[*Group]func()
 	restored       map[string]map[uint64]*target // loaded from the snapshot, claimed by groups
 	cache          queryCache
+	url            *url.URL // ExternalURL parsed, for the pathPrefix template function
 }
 
 // NewManager returns a manager without groups; ApplyConfig gives it some.
@@ -72,7 +78,11 @@ func NewManager(o Options) *Manager {
 	if o.Notify == nil {
 		o.Notify = func(context.Context, []*Alert) {}
 	}
-	return &Manager{o: o, m: newMetrics(o.Registerer), groups: map[string]*Group{}, stops: map[*Group]func(){}}
+	u, err := url.Parse(o.ExternalURL)
+	if err != nil {
+		u = &url.URL{}
+	}
+	return &Manager{o: o, m: newMetrics(o.Registerer), groups: map[string]*Group{}, stops: map[*Group]func(){}, url: u}
 }
 
 // LoadRuleFiles parses every file the patterns match, reporting all errors.
@@ -117,24 +127,38 @@ func (m *Manager) ApplyConfig(cfg *config.Config) error {
 		}
 	}
 	m.mtx.Lock()
-	defer m.mtx.Unlock()
-	for key, old := range m.groups {
-		if stop := m.stops[old]; stop != nil {
-			stop()
-			delete(m.stops, old)
-		}
-		if g, ok := next[key]; ok {
-			g.inherit(old)
-		}
+	old := m.groups
+	stops := m.takeStops()
+	m.mtx.Unlock()
+	for _, stop := range stops {
+		stop() // outside the lock: a stopping group may be finishing an evaluation
 	}
-	m.groups, m.externalLabels = next, cfg.Global.ExternalLabels
-	for _, g := range next {
+	ext := cfg.Global.ExternalLabels
+	m.externalLabels.Store(&ext)
+	m.mtx.Lock()
+	defer m.mtx.Unlock()
+	for key, g := range next {
+		if o, ok := old[key]; ok {
+			g.inherit(o)
+		}
 		m.claimRestored(g)
 		if m.running != nil {
 			m.start(g)
 		}
 	}
+	m.groups = next
 	return nil
+}
+
+// takeStops empties the stop functions of the running groups; the caller
+// holds m.mtx and calls them after releasing it.
+func (m *Manager) takeStops() []func() {
+	var out []func()
+	for g, stop := range m.stops {
+		out = append(out, stop)
+		delete(m.stops, g)
+	}
+	return out
 }
 
 func (m *Manager) ruleFiles(cfg *config.Config) (map[string]*rules.Groups, error) {
@@ -153,23 +177,54 @@ func (m *Manager) ruleFiles(cfg *config.Config) (map[string]*rules.Groups, error
 func (g *Group) inherit(old *Group) {
 	old.evalMtx.Lock()
 	defer old.evalMtx.Unlock()
-	for i, ar := range g.alerting {
-		if ar != nil && i < len(old.alerting) && old.alerting[i] != nil && old.rules[i].Alert == g.rules[i].Alert {
-			ar.targets = old.alerting[i].targets
+	byID := map[string]*alertingRule{}
+	for i, ar := range old.alerting {
+		if ar != nil {
+			byID[ruleID(old, i)] = ar
 		}
 	}
-	g.prevAlerts = old.prevAlerts
+	for i, ar := range g.alerting {
+		if o := byID[ruleID(g, i)]; ar != nil && o != nil {
+			// Moved, not shared: the old group may still be read by an API
+			// call that fetched it before the reload.
+			ar.targets, o.targets = o.targets, map[uint64]*target{}
+		}
+	}
+	g.prevAlerts, old.prevAlerts = old.prevAlerts, map[uint64]labels.Labels{}
 }
 
-func ruleID(g *Group, i int) string { return g.Key() + ";" + strconv.Itoa(i) + ";" + g.rules[i].Name() }
+// ruleID identifies a rule by its group, name and how many rules of that
+// name come before it, so inserting or reordering rules keeps each one's
+// state, as Prometheus's CopyState matches rules.
+func ruleID(g *Group, i int) string {
+	n := 0
+	for _, r := range g.rules[:i] {
+		if r.Name() == g.rules[i].Name() {
+			n++
+		}
+	}
+	return g.Key() + ";" + g.rules[i].Name() + ";" + strconv.Itoa(n)
+}
 
 func (m *Manager) claimRestored(g *Group) {
+	now := m.o.Now()
 	for i, ar := range g.alerting {
 		if ts, ok := m.restored[ruleID(g, i)]; ok && ar != nil {
+			for _, t := range ts {
+				// Our own downtime is no evidence that a series stopped.
+				t.LastSeen = later(t.LastSeen, now)
+			}
 			ar.targets = ts
 			delete(m.restored, ruleID(g, i))
 		}
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Run evaluates the groups until ctx ends, then saves their state.
@@ -183,6 +238,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.claimRestored(g)
 		m.start(g)
 	}
+	m.restored = nil // rules added by later reloads start afresh
 	m.mtx.Unlock()
 	save := time.NewTicker(5 * time.Minute)
 	defer save.Stop()
@@ -192,11 +248,11 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.saveLogged()
 		case <-ctx.Done():
 			m.mtx.Lock()
-			for g, stop := range m.stops {
-				stop()
-				delete(m.stops, g)
-			}
+			stops := m.takeStops()
 			m.mtx.Unlock()
+			for _, stop := range stops {
+				stop()
+			}
 			m.saveLogged()
 			return nil
 		}
@@ -224,7 +280,9 @@ func (m *Manager) start(g *Group) {
 // so a window of N points holds N scrapes and nodata still fires when the
 // scrapes stop.
 func (g *Group) loop(ctx context.Context, m *Manager) {
-	timer := time.NewTimer(0)
+	// Not at once: right after a start the store may hold nothing recent,
+	// and every restored alert would look resolved and every series absent.
+	timer := time.NewTimer(g.interval)
 	defer timer.Stop()
 	var last time.Time
 	for {
@@ -311,10 +369,11 @@ func InstantQuery(ctx context.Context, engine *promql.Engine, q storage.Queryabl
 func (m *Manager) appender(ctx context.Context) storage.Appender { return m.o.Appendable.Appender(ctx) }
 
 func (m *Manager) env(g *Group) *env {
-	m.mtx.Lock()
-	ext := m.externalLabels
-	m.mtx.Unlock()
-	return &env{interval: g.interval, thresholds: m.o.Thresholds, externalLabels: ext, externalURL: m.o.ExternalURL, groupLabels: g.labels, query: m.query}
+	var ext map[string]string
+	if p := m.externalLabels.Load(); p != nil {
+		ext = *p
+	}
+	return &env{interval: g.interval, thresholds: m.o.Thresholds, externalLabels: ext, externalURL: m.o.ExternalURL, url: m.url, groupLabels: g.labels, query: m.query}
 }
 
 func (m *Manager) resendDelay() time.Duration { return m.o.ResendDelay }

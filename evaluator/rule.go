@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ type env struct {
 	thresholds     Thresholds
 	externalLabels map[string]string
 	externalURL    string
+	url            *url.URL
 	groupLabels    map[string]string
 	query          func(ctx context.Context, q string, ts time.Time) (promql.Vector, error)
 }
@@ -42,22 +44,28 @@ type env struct {
 type alertingRule struct {
 	rule    *rules.Rule
 	targets map[uint64]*target
-	keep    int // window points kept per target
+	levels  []rules.Level // most severe first
+	keep    int           // window points kept per target
+	// memory is how long a vanished target is remembered: its window and
+	// step accounting, and how long its nodata alert may fire.
+	memory time.Duration
 }
 
 func newAlertingRule(r *rules.Rule, interval time.Duration) *alertingRule {
-	keep := 1
+	ar := &alertingRule{rule: r, targets: map[uint64]*target{}, levels: levelsOf(r), keep: 1, memory: forgetAfter}
 	for _, c := range []*rules.Condition{r.Condition, r.Recover} {
-		if c == nil {
-			continue
-		}
-		if c.Window.Points > 0 {
-			keep = max(keep, c.Window.Points)
-		} else {
-			keep = max(keep, int(c.Window.Duration/interval)+2)
+		if c != nil {
+			ar.keep = max(ar.keep, int(c.Window.Span(interval)/interval)+1)
 		}
 	}
-	return &alertingRule{rule: r, targets: map[uint64]*target{}, keep: min(keep, maxWindowPoints)}
+	ar.keep = min(ar.keep, maxWindowPoints)
+	if c := r.Condition; c != nil && c.Func == rules.FuncNoData {
+		ar.memory = max(ar.memory, rules.NoDataMemory*c.Window.Span(interval))
+	}
+	if r.NoData != nil || len(r.Steps) > 0 {
+		ar.memory = forgetNoDataAfter
+	}
+	return ar
 }
 
 // eval judges every target at ts. It returns the alerts receivers must be
@@ -70,11 +78,15 @@ func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vecto
 	)
 	for _, s := range vec {
 		var fp uint64
-		fp, buf = s.Metric.HashWithoutLabels(buf, labels.MetricName)
+		// The period label is not part of a target's identity: a new
+		// period is the same master's budget starting over.
+		fp, buf = s.Metric.HashWithoutLabels(buf, labels.MetricName, r.PeriodLabel)
 		t := ar.targets[fp]
 		if t == nil {
 			t = &target{Labels: s.Metric.DropMetricName()}
 			ar.targets[fp] = t
+		} else if r.PeriodLabel != "" {
+			t.Labels = s.Metric.DropMetricName()
 		}
 		t.LastSeen, t.Value = ts, s.F
 		if t.NoData != nil && !t.NoData.Resolved() {
@@ -85,9 +97,9 @@ func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vecto
 			continue
 		}
 		if r.Condition != nil {
-			t.record(rules.Point{T: now, V: s.F}, ar.keep)
+			t.record(rules.Point{T: now, V: s.F}, ar.keep, e.interval)
 		}
-		v := judge(r, t, now, e.interval, e.thresholds)
+		v := judge(r, ar.levels, t, now, e.interval, e.thresholds)
 		recovered := true
 		if v.judged && !v.hit && t.Alert != nil && t.Alert.State == StateFiring {
 			recovered = recoveredBy(r, t, now, e.interval, e.thresholds)
@@ -106,13 +118,23 @@ func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vecto
 			// Gone from the output: the condition no longer holds, as in
 			// Prometheus, unless the condition is nodata itself, for a
 			// series seen within its memory.
+			gone := ts.Sub(t.LastSeen)
 			v := verdict{judged: true}
-			if c := r.Condition; c != nil && c.Func == rules.FuncNoData && ts.Sub(t.LastSeen) <= rules.NoDataMemory*c.Window.Span(e.interval) {
-				v = judge(r, t, now, e.interval, e.thresholds)
+			if c := r.Condition; c != nil && c.Func == rules.FuncNoData && gone <= ar.memory {
+				v = judge(r, ar.levels, t, now, e.interval, e.thresholds)
+				// Gone for less than the window (after a restart, LastSeen
+				// is the restart): not yet known absent.
+				if gone < c.Window.Span(e.interval) {
+					v = verdict{}
+				}
 			}
 			advance(r, t, v, true, ts)
-			ar.noData(t, ts)
-			if !t.active() && ts.Sub(t.LastSeen) > forgetAfter && (r.NoData == nil || ts.Sub(t.LastSeen) > forgetNoDataAfter) {
+			if gone <= ar.memory {
+				ar.noData(t, ts)
+			} else {
+				t.resolveAll(ts) // gone for good: its nodata and steps end
+			}
+			if !t.active() && gone > ar.memory {
 				delete(ar.targets, fp)
 				continue
 			}
@@ -132,10 +154,13 @@ func (ar *alertingRule) collect(ctx context.Context, t *target, ts time.Time, e 
 		if a.Resolved() && ts.Sub(a.ResolvedAt) > resolvedRetention {
 			return nil
 		}
-		if !a.Resolved() || a.Labels.IsEmpty() {
+		isDue := due(a, ts, resend)
+		// Templates cost more than the rest of an evaluation: expand them
+		// when an alert is new, changes level or is about to be sent.
+		if a.Labels.IsEmpty() || !a.Resolved() && (isDue || a.renderedAs != a.Severity) {
 			ar.render(ctx, t, a, ts, e, extra...)
 		}
-		if due(a, ts, resend) {
+		if isDue {
 			// Four missed re-sends before receivers time the alert out, as
 			// Prometheus sets EndsAt.
 			a.LastSentAt, a.ValidUntil = ts, ts.Add(4*max(e.interval, resend))
@@ -155,14 +180,15 @@ func (ar *alertingRule) collect(ctx context.Context, t *target, ts time.Time, e 
 	return send
 }
 
-// due is Prometheus's needsSending: a resolution not yet sent, or a firing
-// alert whose last send is older than the resend delay.
+// due is Prometheus's needsSending: a resolution not yet sent, or an alert
+// (firing, or resolved within retention) whose last send is older than the
+// resend delay.
 func due(a *Alert, ts time.Time, resend time.Duration) bool {
 	if a.State == StatePending {
 		return false
 	}
-	if a.Resolved() {
-		return a.LastSentAt.Before(a.ResolvedAt)
+	if a.Resolved() && a.LastSentAt.Before(a.ResolvedAt) {
+		return true // a resolution goes out at once
 	}
 	return a.LastSentAt.IsZero() || ts.Sub(a.LastSentAt) >= resend
 }
@@ -187,15 +213,11 @@ func (ar *alertingRule) noData(t *target, ts time.Time) {
 // period, all crossed steps at once when one evaluation jumps past several.
 func (ar *alertingRule) steps(t *target, ts time.Time) {
 	r := ar.rule
-	newPeriod := false
-	if r.PeriodLabel != "" {
-		p := t.Labels.Get(r.PeriodLabel)
-		newPeriod = p != t.Period && (t.Period != "" || t.StepsDone > 0)
-		t.Period = p
-	} else {
-		newPeriod = t.Value < t.LastValue
-	}
-	t.LastValue = t.Value
+	// A new period: the period label changed, or the value fell back below
+	// the first step (a new month's spend); a dip between steps is not one.
+	p := t.Labels.Get(r.PeriodLabel)
+	newPeriod := r.PeriodLabel != "" && p != t.Period && t.StepsDone > 0 || t.Value < r.Steps[0] && t.StepsDone > 0
+	t.Period, t.LastValue = p, t.Value
 	if newPeriod {
 		for _, a := range t.StepAlerts {
 			if !a.Resolved() {
@@ -227,7 +249,7 @@ func (ar *alertingRule) render(ctx context.Context, t *target, a *Alert, ts time
 	r := ar.rule
 	data := rules.TemplateData{
 		Labels: t.Labels.Map(), ExternalLabels: e.externalLabels, ExternalURL: e.externalURL,
-		Value: a.Value, Time: ts, Query: e.query,
+		Value: a.Value, Time: ts, Query: e.query, URL: e.url,
 	}
 	lb := labels.NewBuilder(t.Labels)
 	for k, v := range e.groupLabels {
@@ -252,6 +274,7 @@ func (ar *alertingRule) render(ctx context.Context, t *target, a *Alert, ts time
 		ab.Set("steps_crossed", joinSteps(a.Steps[1:]))
 	}
 	a.Annotations = ab.Labels()
+	a.renderedAs = a.Severity
 }
 
 func expand(ctx context.Context, name, text string, d rules.TemplateData) string {

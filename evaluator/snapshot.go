@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -24,6 +25,7 @@ type (
 	snapTarget struct {
 		Labels     []labels.Label
 		Points     []rules.Point
+		Anchor     int64
 		LastSeen   time.Time
 		Value      float64
 		Alert      *snapAlert
@@ -96,7 +98,7 @@ func (m *Manager) save() error {
 			}
 			ts := make(map[uint64]snapTarget, len(ar.targets))
 			for fp, t := range ar.targets {
-				ts[fp] = snapTarget{list(t.Labels), t.Points, t.LastSeen, t.Value, toSnap(t.Alert), toSnap(t.NoData), t.StepsDone, t.Period, t.LastValue, alertsToSnap(t.StepAlerts)}
+				ts[fp] = snapTarget{list(t.Labels), slices.Clone(t.Points), t.Anchor, t.LastSeen, t.Value, toSnap(t.Alert), toSnap(t.NoData), t.StepsDone, t.Period, t.LastValue, alertsToSnap(t.StepAlerts)}
 			}
 			snap.Rules[ruleID(g, i)] = ts
 		}
@@ -142,7 +144,7 @@ func (m *Manager) restore() error {
 	for id, ts := range snap.Rules {
 		targets := make(map[uint64]*target, len(ts))
 		for fp, st := range ts {
-			targets[fp] = &target{Labels: labels.New(st.Labels...), Points: st.Points, LastSeen: st.LastSeen, Value: st.Value,
+			targets[fp] = &target{Labels: labels.New(st.Labels...), Points: st.Points, Anchor: st.Anchor, LastSeen: st.LastSeen, Value: st.Value,
 				Alert: fromSnap(st.Alert), NoData: fromSnap(st.NoData), StepsDone: st.StepsDone, Period: st.Period, LastValue: st.LastValue, StepAlerts: alertsFromSnap(st.StepAlerts)}
 		}
 		m.restored[id] = targets

@@ -13,6 +13,7 @@ import (
 type target struct {
 	Labels   labels.Labels // the series' labels, without __name__
 	Points   []rules.Point // the window of values, oldest first
+	Anchor   int64         // ms; evaluation slots are interval-long from here
 	LastSeen time.Time     // the last evaluation whose output had the series
 	Value    float64
 
@@ -34,8 +35,20 @@ type verdict struct {
 }
 
 // record adds the evaluation's value to the window, keeping only what the
-// window can use.
-func (t *target) record(p rules.Point, keep int) {
+// window can use. A window holds one point per interval-long slot, the
+// slots anchored at the target's first point (a scrape's phase, so later
+// scrapes fall mid-slot): an evaluation in the slot of the last point
+// replaces it, and several targets' scrapes within one interval never make
+// "the last 3 points" three scrapes of one of them.
+func (t *target) record(p rules.Point, keep int, interval time.Duration) {
+	iv := interval.Milliseconds()
+	if len(t.Points) == 0 {
+		t.Anchor = p.T
+	}
+	if n := len(t.Points); n > 0 && iv > 0 && (p.T-t.Anchor)/iv == (t.Points[n-1].T-t.Anchor)/iv {
+		t.Points[n-1] = p
+		return
+	}
 	if len(t.Points) >= keep {
 		n := copy(t.Points, t.Points[len(t.Points)-keep+1:])
 		t.Points = t.Points[:n]
@@ -43,7 +56,30 @@ func (t *target) record(p rules.Point, keep int) {
 	t.Points = append(t.Points, p)
 }
 
-// active reports whether the target holds anything that must be kept.
+// active reports whether the target holds alerts still to be sent.
 func (t *target) active() bool {
-	return t.Alert != nil || t.NoData != nil || len(t.StepAlerts) > 0 || t.StepsDone > 0
+	return t.Alert != nil || t.NoData != nil || len(t.StepAlerts) > 0
+}
+
+// resolveAll ends every alert of a target that is gone for good.
+func (t *target) resolveAll(ts time.Time) {
+	for _, a := range t.each(nil, func(a *Alert) bool { return !a.Resolved() }) {
+		a.State, a.ResolvedAt = StateInactive, ts
+	}
+	t.StepsDone = 0
+}
+
+// each appends to out the target's alerts for which keep says so.
+func (t *target) each(out []*Alert, keep func(*Alert) bool) []*Alert {
+	for _, a := range [2]*Alert{t.Alert, t.NoData} {
+		if a != nil && keep(a) {
+			out = append(out, a)
+		}
+	}
+	for _, a := range t.StepAlerts {
+		if keep(a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }

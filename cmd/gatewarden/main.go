@@ -220,7 +220,7 @@ func sendTo(n *notifier.Manager) func(context.Context, []*evaluator.Alert) {
 	return func(_ context.Context, alerts []*evaluator.Alert) {
 		out := make([]*notifier.Alert, 0, len(alerts))
 		for _, a := range alerts {
-			na := &notifier.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.ActiveAt, EndsAt: a.ValidUntil}
+			na := &notifier.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.FiredAt, EndsAt: a.ValidUntil}
 			if a.Resolved() {
 				na.EndsAt = a.ResolvedAt
 			}
