@@ -23,8 +23,20 @@ build:
 test: test-deps lint
 	$(GO) test -race -count=1 -timeout 30m ./...
 
+# test-deps also provides PostgreSQL's server binaries for the store's
+# contract tests, which start a throw-away cluster of their own; the install
+# (Debian, as root, as in CI) is skipped when initdb and pg_ctl are present.
 test-deps:
 	$(GO) mod download
+	@if ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "test-deps: installing PostgreSQL for the store tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; \
+	else \
+	  echo "test-deps: PostgreSQL server binaries missing and cannot install them (need root and apt-get);"; \
+	  echo "           install the postgresql package or set GATEWARDEN_TEST_DATABASE_URL, or the store tests fail"; \
+	fi
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
