@@ -42,7 +42,6 @@ type Event struct {
 type cacheEntry struct {
 	ref       storage.SeriesRef
 	lset      labels.Labels
-	name      string
 	lastSeen  uint64
 	dropped   bool // metric relabeling dropped it
 	explicit  bool // its last sample carried a timestamp: no staleness marker, as in Prometheus
@@ -291,8 +290,9 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 			return st, nil, failure(reasonStorage, err)
 		}
 		ce.ref = ref
-		if len(names) == 0 || names[len(names)-1] != ce.name {
-			names = append(names, ce.name)
+		// __name__ sorts first, so Get is a prefix read, with no allocation.
+		if name := ce.lset.Get(labels.MetricName); len(names) == 0 || names[len(names)-1] != name {
+			names = append(names, name)
 		}
 	}
 	if limit > 0 && st.postRelabel > limit {
@@ -398,7 +398,7 @@ func (l *loop) newEntry(key cacheKey, lset labels.Labels) (*cacheEntry, error) {
 	if limit := int(l.sc.LabelLimit); limit > 0 && lset.Len() > limit {
 		return nil, failure(reasonLabelLimit, fmt.Errorf("label_limit exceeded: %d labels on %s, limit %d", lset.Len(), lset.Get(labels.MetricName), limit))
 	}
-	ce.lset, ce.name = lset, lset.Get(labels.MetricName)
+	ce.lset = lset
 	l.cache[key] = ce
 	return ce, nil
 }

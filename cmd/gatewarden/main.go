@@ -206,6 +206,11 @@ func openTSDB(dir string, cfg *config.Config, reg prometheus.Registerer, logger 
 	// Prometheus's 16384 lock stripes suit a server with millions of series
 	// and many writers; a sidecar with a few scrape loops saves 3 MB.
 	opts.StripeSize = 4096
+	// Isolation keeps a ring of append IDs per series (80 bytes each) so a
+	// query never sees half an append. A scrape lands in one commit and the
+	// rules run after it, so only a dashboard refreshing mid-commit could
+	// notice; the memory is better spent on series.
+	opts.IsolationDisabled = true
 	db, err := tsdb.Open(dir, logger.With("component", "tsdb"), reg, opts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening the local store in %s: %w", dir, err)
