@@ -2,15 +2,10 @@ package evaluator
 
 import (
 	"context"
-	"fmt"
-	"github.com/gatewarden/gatewarden/rules"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/promql"
 
 	"github.com/gatewarden/gatewarden/config"
 )
@@ -255,47 +250,4 @@ func TestRegressionResolvedNotResent(t *testing.T) {
 	if len(got) == 0 {
 		t.Errorf("resolution never re-sent within 3 min (Prometheus re-sends every resend delay for 15m)")
 	}
-}
-
-// Perf: one rule, 100k output series, levels, 10% firing with a templated annotation.
-func BenchmarkRuleEval100k(b *testing.B) {
-	h := &harness{}
-	_ = h
-	r := mustRule(b, `groups:
-  - name: g
-    rules:
-      - alert: A
-        expr: x
-        condition: {function: all, window: "#3", op: ">", value: 0.8}
-        levels: [{level: 2, value: 0.8}, {level: 1, value: 0.95}]
-        annotations: {summary: "{{ $labels.i }} at {{ $value }}"}
-`)
-	vec := make(promql.Vector, 100000)
-	for i := range vec {
-		v := 0.1
-		if i%10 == 0 {
-			v = 0.9
-		}
-		vec[i] = promql.Sample{Metric: labels.FromStrings("__name__", "x", "i", fmt.Sprint(i), "j", "k"), F: v}
-	}
-	ar := newAlertingRule(r, 10*time.Second)
-	e := &env{interval: 10 * time.Second, thresholds: defaults{}}
-	ts := t0
-	for range 3 {
-		ar.eval(context.Background(), ts, vec, e, time.Hour)
-		ts = ts.Add(10 * time.Second)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		ar.eval(context.Background(), ts, vec, e, time.Hour)
-		ts = ts.Add(10 * time.Second)
-	}
-}
-
-func mustRule(b *testing.B, y string) *rules.Rule {
-	gs, err := rules.Parse([]byte(y), "r.yml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	return &gs.Groups[0].Rules[0]
 }
