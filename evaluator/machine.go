@@ -105,15 +105,6 @@ func recent(points []rules.Point, w rules.Window, now int64, interval time.Durat
 	return rules.Window{Duration: w.Span(interval)}.Select(points, now)
 }
 
-// levelsOf lists a rule's thresholds most severe first; escalate is the
-// ez-api shorthand for warning at the value and critical at a multiple.
-func levelsOf(r *rules.Rule) []rules.Level {
-	if r.Escalate != 0 && r.Condition != nil {
-		return []rules.Level{{Level: rules.Critical, Value: r.Condition.Value * r.Escalate}, {Level: rules.Warning, Value: r.Condition.Value}}
-	}
-	return r.SortedLevels()
-}
-
 // Thresholds supplies the threshold for a rule, target and level; runtime
 // overrides implement it. level is 0 for a rule without levels.
 type Thresholds interface {

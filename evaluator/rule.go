@@ -52,7 +52,7 @@ type alertingRule struct {
 }
 
 func newAlertingRule(r *rules.Rule, interval time.Duration) *alertingRule {
-	ar := &alertingRule{rule: r, targets: map[uint64]*target{}, levels: levelsOf(r), keep: 1, memory: forgetAfter}
+	ar := &alertingRule{rule: r, targets: map[uint64]*target{}, levels: r.EffectiveLevels(), keep: 1, memory: forgetAfter}
 	for _, c := range []*rules.Condition{r.Condition, r.Recover} {
 		if c != nil {
 			ar.keep = max(ar.keep, int(c.Window.Span(interval)/interval)+1)
@@ -120,11 +120,11 @@ func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vecto
 			// series seen within its memory.
 			gone := ts.Sub(t.LastSeen)
 			v := verdict{judged: true}
-			if c := r.Condition; c != nil && c.Func == rules.FuncNoData && gone <= ar.memory {
+			if c := r.Condition; c != nil && c.Func == rules.FuncNoData && gone < rules.NoDataMemory*c.Window.Span(e.interval) {
 				v = judge(r, ar.levels, t, now, e.interval, e.thresholds)
 				// Gone for less than the window (after a restart, LastSeen
 				// is the restart): not yet known absent.
-				if gone < c.Window.Span(e.interval) {
+				if gone < c.Window.Span(e.interval) && v.hit {
 					v = verdict{}
 				}
 			}
@@ -202,7 +202,7 @@ func (ar *alertingRule) noData(t *target, ts time.Time) {
 	}
 	sev := rules.Warning
 	for _, s := range []rules.Severity{rules.Critical, rules.Warning, rules.Info} {
-		if s.String() == nd.Severity {
+		if s.String() == nd.SeverityLabel() {
 			sev = s
 		}
 	}

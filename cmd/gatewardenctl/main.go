@@ -31,6 +31,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	configFiles := checkConfig.Arg("config-files", "The config files to check.").Required().ExistingFiles()
 	checkRules := newCheckRules(check)
 	testRules := newTestRules(app.Command("test", "Unit testing."))
+	exportRules := newExportRules(app.Command("rules", "Export rules to plain Prometheus rules; print the built-in rule pack."))
+	builtinRules := newBuiltinRules(app.GetCommand("rules"))
 
 	query := app.Command("query", "Run a PromQL query against a gatewarden.")
 	instant := query.Command("instant", "Run an instant query.")
@@ -55,6 +57,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkRules.exec(stdout, stderr)
 	case testRules.FullCommand():
 		return testRules.exec(stdout, stderr)
+	case exportRules.FullCommand():
+		return exportRules.exec(stdout, stderr)
+	case builtinRules.FullCommand():
+		return builtinRules.exec(stdout, stderr)
 	case instant.FullCommand():
 		return queryInstant(stdout, stderr, *instantURL, *instantExpr)
 	case tgts.FullCommand():
