@@ -24,21 +24,9 @@ func (a *API) query(r *http.Request) result {
 	if err != nil {
 		return failure(paramError(err, "time"))
 	}
-	ctx, cancel, apiErr := timeoutContext(r)
-	if apiErr != nil {
-		return failure(apiErr)
-	}
-	defer cancel()
-	opts, apiErr := queryOpts(r)
-	if apiErr != nil {
-		return failure(apiErr)
-	}
-	qs := r.FormValue("query")
-	qry, err := a.engine.NewInstantQuery(ctx, a.queryable, opts, qs, ts)
-	if err != nil {
-		return failure(paramError(err, "query"))
-	}
-	return execQuery(ctx, qry, qs, limit)
+	return run(r, limit, func(ctx context.Context, opts promql.QueryOpts, qs string) (promql.Query, error) {
+		return a.engine.NewInstantQuery(ctx, a.queryable, opts, qs, ts)
+	})
 }
 
 func (a *API) queryRange(r *http.Request) result {
@@ -67,6 +55,14 @@ func (a *API) queryRange(r *http.Request) result {
 	if end.Sub(start)/step > maxPointsPerSeries {
 		return failure(&apiError{errBadData, errors.New("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")})
 	}
+	return run(r, limit, func(ctx context.Context, opts promql.QueryOpts, qs string) (promql.Query, error) {
+		return a.engine.NewRangeQuery(ctx, a.queryable, opts, qs, start, end, step)
+	})
+}
+
+// run applies the parameters instant and range queries share (timeout,
+// lookback_delta, query), builds the query and executes it.
+func run(r *http.Request, limit int, build func(context.Context, promql.QueryOpts, string) (promql.Query, error)) result {
 	ctx, cancel, apiErr := timeoutContext(r)
 	if apiErr != nil {
 		return failure(apiErr)
@@ -77,7 +73,7 @@ func (a *API) queryRange(r *http.Request) result {
 		return failure(apiErr)
 	}
 	qs := r.FormValue("query")
-	qry, err := a.engine.NewRangeQuery(ctx, a.queryable, opts, qs, start, end, step)
+	qry, err := build(ctx, opts, qs)
 	if err != nil {
 		return failure(paramError(err, "query"))
 	}
