@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // These tests run the real binary: signals, the listener and the WAL on disk
@@ -75,11 +76,12 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startDaemon(t *testing.T, configFile, storage string) *daemon {
+func startDaemon(t *testing.T, configFile, storage string, extra ...string) *daemon {
 	t.Helper()
 	addr := freeAddr(t)
 	d := &daemon{t: t, url: "http://" + addr, logs: &syncBuffer{}}
-	d.cmd = exec.Command(binary, "--config.file="+configFile, "--storage.path="+storage, "--web.listen-address="+addr, "--log.level=debug")
+	args := append([]string{"--config.file=" + configFile, "--storage.path=" + storage, "--web.listen-address=" + addr, "--log.level=debug"}, extra...)
+	d.cmd = exec.Command(binary, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -104,7 +106,7 @@ func startDaemon(t *testing.T, configFile, storage string) *daemon {
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == 200
+		return resp.StatusCode == 200 || resp.StatusCode == http.StatusUnauthorized
 	})
 	return d
 }
@@ -273,4 +275,45 @@ func TestStartFailsOnInvalidConfig(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), cfg+`:2:20: invalid duration \"often\"`) {
 		t.Fatalf("want a failed start naming file:line:column, got %v:\n%s", err, out)
 	}
+}
+
+// TestWebConfigBasicAuth: --web.config.file protects every endpoint, as in
+// every Prometheus component (exporter-toolkit).
+func TestWebConfigBasicAuth(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := filepath.Join(dir, "web.yml")
+	writeConfig(t, web, "basic_auth_users:\n  admin: "+string(hash)+"\n")
+	cfg := filepath.Join(dir, "gatewarden.yml")
+	writeConfig(t, cfg, "rule_files: []\n")
+	d := startDaemon(t, cfg, filepath.Join(dir, "data"), "--web.config.file="+web)
+	get := func(user, pass string) int {
+		req, _ := http.NewRequest("GET", d.url+"/api/v1/query?query=vector(1)", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("", ""); code != http.StatusUnauthorized {
+		t.Errorf("no credentials: %d, want 401", code)
+	}
+	if code := get("admin", "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d, want 401", code)
+	}
+	if code := get("admin", "s3cret"); code != http.StatusOK {
+		t.Errorf("right password: %d, want 200", code)
+	}
+	if strings.Contains(d.logs.String(), "s3cret") {
+		t.Error("the password appears in the log")
+	}
+	d.stop()
 }
