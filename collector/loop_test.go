@@ -228,12 +228,18 @@ func TestFailedScrapeMarksEverythingStale(t *testing.T) {
 	if up := only(t, db, "up"); !equal(up, []float64{1, 0}) {
 		t.Errorf("up = %v", up)
 	}
-	st := l.snapshot()
-	if st.Health != HealthBad || !strings.Contains(st.LastError, "503") {
-		t.Errorf("status: %+v", st)
+	l.expectFailure(t, reasonHTTP, "503")
+}
+
+// expectFailure checks that the last scrape failed with msg and was counted
+// once under reason.
+func (l *testLoop) expectFailure(t *testing.T, reason, msg string) {
+	t.Helper()
+	if st := l.snapshot(); st.Health != HealthBad || !strings.Contains(st.LastError, msg) {
+		t.Fatalf("status: %+v, want a failure with %q", st, msg)
 	}
-	if n := testutil.ToFloat64(l.m.failures.WithLabelValues("gw", reasonHTTP)); n != 1 {
-		t.Errorf("failures{reason=http} = %v", n)
+	if n := testutil.ToFloat64(l.m.failures.WithLabelValues("gw", reason)); n != 1 {
+		t.Errorf("failures{reason=%s} = %v, want 1", reason, n)
 	}
 }
 
@@ -268,13 +274,7 @@ func TestLimitsFailTheScrape(t *testing.T) {
 			l := newTestLoop(t, db, tc.yml)
 			l.exp.set(tc.body)
 			l.scrape(context.Background(), at(0))
-			st := l.snapshot()
-			if st.Health != HealthBad || !strings.Contains(st.LastError, tc.msg) {
-				t.Fatalf("status: %+v", st)
-			}
-			if n := testutil.ToFloat64(l.m.failures.WithLabelValues("gw", tc.reason)); n != 1 {
-				t.Errorf("failures{reason=%s} = %v", tc.reason, n)
-			}
+			l.expectFailure(t, tc.reason, tc.msg)
 			if up := only(t, db, "up"); !equal(up, []float64{0}) {
 				t.Errorf("up = %v", up)
 			}
@@ -291,13 +291,7 @@ func TestHangingTargetIsCutAtTimeout(t *testing.T) {
 	l.exp.hang = make(chan struct{})
 	defer close(l.exp.hang)
 	l.scrape(context.Background(), at(0))
-	st := l.snapshot()
-	if st.Health != HealthBad || !strings.Contains(st.LastError, "timed out") {
-		t.Fatalf("status: %+v", st)
-	}
-	if n := testutil.ToFloat64(l.m.failures.WithLabelValues("gw", reasonTimeout)); n != 1 {
-		t.Errorf("failures{reason=timeout} = %v", n)
-	}
+	l.expectFailure(t, reasonTimeout, "timed out")
 }
 
 func TestPrometheusSampleHandling(t *testing.T) {
