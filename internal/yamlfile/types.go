@@ -32,6 +32,17 @@ func (d Duration) String() string { return model.Duration(d).String() }
 // MarshalText writes the duration as configured, for JSON too.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// UnmarshalText reads the same notation, so a config stored as JSON (an
+// alert channel in the store) takes the durations a YAML file takes.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := model.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: use a number and a unit such as 30s, 5m or 2h", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
 // Bytes is a size such as "64MB" or "1GiB" (units are powers of two, as in
 // Prometheus's body_size_limit).
 type Bytes int64
