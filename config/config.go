@@ -32,6 +32,7 @@ type Config struct {
 	Alerting      AlertingConfig  `yaml:"alerting"`
 	Storage       StorageConfig   `yaml:"storage"`
 	Runtime       RuntimeConfig   `yaml:"runtime"`
+	API           APIConfig       `yaml:"api"`
 
 	// file is where the config was loaded from; relative paths in it are
 	// resolved against its directory.
@@ -50,10 +51,20 @@ type GlobalConfig struct {
 	ExternalLabels     map[string]string `yaml:"external_labels"`
 }
 
-// StorageConfig configures the local time-series store.
+// StorageConfig configures the local time-series store and the SQL store
+// of alerts, history and audit: SQLite under --storage.path unless a
+// PostgreSQL URL is given, so that several gatewardens can share one.
 type StorageConfig struct {
-	Retention Duration `yaml:"retention"`
+	Retention       Duration         `yaml:"retention"`
+	DatabaseURL     commoncfg.Secret `yaml:"database_url"`
+	DatabaseURLFile string           `yaml:"database_url_file"`
+
+	databaseURL string
 }
+
+// Database returns the PostgreSQL URL (read from database_url_file at
+// load), empty for the embedded SQLite store.
+func (c *StorageConfig) Database() string { return c.databaseURL }
 
 // RuntimeConfig tunes the Go runtime, as Prometheus's runtime section does.
 type RuntimeConfig struct {

@@ -31,6 +31,7 @@ func (c *Config) applyDefaults() {
 	if c.Storage.Retention == 0 {
 		c.Storage.Retention = Duration(DefaultRetention)
 	}
+	c.API.applyDefaults()
 	for _, sc := range c.ScrapeConfigs {
 		if sc == nil {
 			continue
@@ -72,6 +73,8 @@ func (c *Config) resolvePaths(dir string) {
 		join(&c.RuleFiles[i])
 	}
 	c.Alerting.resolvePaths(join)
+	c.API.resolvePaths(join)
+	join(&c.Storage.DatabaseURLFile)
 	for _, sc := range c.ScrapeConfigs {
 		if sc == nil {
 			continue
@@ -100,10 +103,9 @@ func (c *Config) validate() []yamlfile.PathError {
 	if c.Runtime.GOGC < 0 {
 		errs = append(errs, yamlfile.At("runtime gogc must be positive", "runtime", "gogc"))
 	}
-	if c.Storage.Retention < 0 {
-		errs = append(errs, yamlfile.At("storage retention must be positive", "storage", "retention"))
-	}
 	errs = append(errs, c.Alerting.validate("alerting")...)
+	errs = append(errs, c.API.validate("api")...)
+	errs = append(errs, c.Storage.validate("storage")...)
 	jobs := map[string]bool{}
 	for i, sc := range c.ScrapeConfigs {
 		at := func(p ...any) []any { return append([]any{"scrape_configs", i}, p...) }
