@@ -72,13 +72,20 @@ func judge(r *rules.Rule, levels []rules.Level, t *target, now int64, interval t
 		return verdict{judged: true, hit: true}
 	}
 	pts := recent(t.Points, c.Window, now, interval)
+	threshold := func(level rules.Severity, def float64) float64 {
+		v := th.Threshold(r, t.Labels, level, def)
+		if c.Min == 0 {
+			return v
+		}
+		return c.Floor(v, th.Threshold(r, t.Labels, rules.MinLevel, c.Min))
+	}
 	if len(levels) == 0 {
-		holds, judged := c.Judge(pts, now, th.Threshold(r, t.Labels, 0, c.Value))
+		holds, judged := c.Judge(pts, now, threshold(0, c.Value))
 		return verdict{judged: judged, hit: holds}
 	}
 	var v verdict
 	for _, l := range levels {
-		holds, judged := c.Judge(pts, now, th.Threshold(r, t.Labels, l.Level, l.Value))
+		holds, judged := c.Judge(pts, now, threshold(l.Level, l.Value))
 		v.judged = v.judged || judged
 		if holds {
 			return verdict{judged: true, hit: true, severity: l.Level}

@@ -113,6 +113,22 @@ type Condition struct {
 	Value  float64 `yaml:"value" json:"value"`
 	// Count is how many points must hold, for happen.
 	Count int `yaml:"count,omitempty" json:"count,omitempty"`
+	// Min is a floor under every threshold of a > or >= condition: a
+	// target below it never fires, however low an override sets a
+	// threshold (ez-api's minimum request and token counts).
+	Min float64 `yaml:"min,omitempty" json:"min,omitempty"`
+}
+
+// MinLevel addresses a condition's Min in runtime overrides; it is no
+// severity.
+const MinLevel Severity = -1
+
+// Floor raises a threshold to min for the operators Min applies to.
+func (c *Condition) Floor(threshold, min float64) float64 {
+	if c.Min != 0 && (c.Op == ">" || c.Op == ">=") && threshold < min {
+		return min
+	}
+	return threshold
 }
 
 // Point is one sample of a series: milliseconds and value.

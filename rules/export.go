@@ -233,7 +233,7 @@ func (x *exporter) alert(r *Rule, base rulefmt.Rule) ([]rulefmt.Rule, error) {
 	}
 	hits := make([]string, len(levels))
 	for i, l := range levels {
-		f, err := c.PromQL(r.Expr, l.Value, x.interval)
+		f, err := c.PromQL(r.Expr, c.Floor(l.Value, c.Min), x.interval)
 		if err != nil {
 			return nil, fmt.Errorf("condition: %w", err)
 		}

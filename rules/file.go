@@ -93,6 +93,8 @@ func (s Severity) String() string {
 		return "warning"
 	case Info:
 		return "info"
+	case MinLevel:
+		return "min"
 	}
 	return "none"
 }

@@ -194,6 +194,9 @@ func checkCondition(c *Condition, add func(string, ...any), field string) {
 	if c.Func != FuncHappen && c.Count != 0 {
 		add("count goes with happen only", field, "count")
 	}
+	if c.Min < 0 || c.Min != 0 && c.Op != ">" && c.Op != ">=" {
+		add("min is a floor under > and >= thresholds: it must be positive and goes with > or >= only", field, "min")
+	}
 }
 
 func checkLabels(ls map[string]string, path []any) []yamlfile.PathError {

@@ -35,11 +35,15 @@ func TestExportRules(t *testing.T) {
 	var names []string
 	for _, g := range rgs.Groups {
 		names = append(names, g.Name)
-		if g.Interval != model.Duration(10*time.Second) {
-			t.Errorf("group %s: interval %s, want the default 10s written out", g.Name, g.Interval)
+		want := model.Duration(10 * time.Second)
+		if g.Name == "gateway-daily" {
+			want = model.Duration(time.Minute)
+		}
+		if g.Interval != want {
+			t.Errorf("group %s: interval %s, want %s written out", g.Name, g.Interval, want)
 		}
 	}
-	if got, want := strings.Join(names, " "), "gateway-budget gateway-traffic gateway-plugins recording gateway"; got != want {
+	if got, want := strings.Join(names, " "), "gateway-budget gateway-traffic gateway-plugins gateway-daily recording gateway"; got != want {
 		t.Errorf("groups %s, want %s", got, want)
 	}
 	// Warnings name the file and rule, one a line, on stderr.
