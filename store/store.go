@@ -91,7 +91,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.m = newMetrics(o.Registerer, s.d.name)
-	if err := s.w.PingContext(ctx); err != nil {
+	if err := s.ping(ctx, o.BusyTimeout); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("store: connect %s: %w", s.d.name, s.wrap(err))
 	}
@@ -101,6 +101,27 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s.log.Info("store opened", "backend", s.d.name)
 	return s, nil
+}
+
+// ping connects. SQLite's switch to WAL mode on a new file takes a lock
+// that does not wait on busy_timeout, so a second process opening the same
+// new file at the same moment gets SQLITE_BUSY at once: wait it out here.
+func (s *Store) ping(ctx context.Context, busy time.Duration) error {
+	if busy <= 0 {
+		busy = 5 * time.Second
+	}
+	deadline := time.Now().Add(busy)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := s.w.PingContext(ctx)
+		if err == nil || s.d != sqliteDialect || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func (s *Store) openSQLite(o Options) error {
