@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -64,7 +65,9 @@ var postgresDialect = &dialect{
 		if _, ok := errors.AsType[net.Error](err); ok {
 			return true
 		}
+		// A pooled connection whose server died reads EOF mid-reply.
 		return errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+			errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 			pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 	},
 }

@@ -29,11 +29,15 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	"github.com/prometheus/prometheus/tsdb"
 
+	"github.com/gatewarden/gatewarden/api"
 	"github.com/gatewarden/gatewarden/collector"
 	"github.com/gatewarden/gatewarden/config"
 	"github.com/gatewarden/gatewarden/evaluator"
 	"github.com/gatewarden/gatewarden/notifier"
+	"github.com/gatewarden/gatewarden/overrides"
 	"github.com/gatewarden/gatewarden/promapi"
+	"github.com/gatewarden/gatewarden/receiver"
+	"github.com/gatewarden/gatewarden/store"
 )
 
 type flags struct {
@@ -115,15 +119,32 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		}
 	}()
 
+	sql, err := store.Open(context.Background(), store.Options{
+		Path: f.storagePath, DatabaseURL: cfg.Storage.Database(),
+		Logger: logger.With("component", "store"), Registerer: reg,
+	})
+	if err != nil {
+		shutdown()
+		return err
+	}
+	defer sql.Close()
+	thresholds := overrides.New(sql, logger.With("component", "overrides"), reg)
+	if err := thresholds.Reload(context.Background()); err != nil {
+		logger.Warn("loading threshold overrides failed; rules use their own thresholds until the store answers", "err", err)
+	}
+	recorder := receiver.NewRecorder(sql, 1000, logger.With("component", "recorder"), reg)
+	admin := api.New(api.Options{Store: sql, Overrides: thresholds, Logger: logger.With("component", "api"), Registerer: reg})
+
 	engine := promapi.NewEngine(reg, logger.With("component", "query engine"), 2*time.Minute, 50_000_000)
 	scrapes := collector.NewManager(collector.Options{Appendable: db, Registerer: reg, Logger: logger.With("component", "collector")})
 	notifyOpts := notifier.DefaultOptions()
 	notifyOpts.Registerer, notifyOpts.Logger = reg, logger.With("component", "notifier")
 	alertmanagers := notifier.New(notifyOpts)
 	evals := evaluator.NewManager(evaluator.Options{
-		Queryable: db, Appendable: db, Engine: engine, Notify: sendTo(alertmanagers),
+		Queryable: db, Appendable: db, Engine: engine, Notify: sendTo(alertmanagers, recorder),
 		Registerer: reg, Logger: logger.With("component", "evaluator"),
 		SnapshotFile: filepath.Join(f.storagePath, "rules.snapshot"),
+		Thresholds:   thresholds,
 	})
 	scrapes.Subscribe(evals.OnScrape)
 	reg.MustRegister(evals.AlertsCollector())
@@ -135,6 +156,8 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		applier{"collector", scrapes.ApplyConfig},
 		applier{"notifier", alertmanagers.ApplyConfig},
 		applier{"runtime", applyRuntime},
+		applier{"api", admin.ApplyConfig},
+		applier{"storage", keepDatabase(cfg.Storage.Database(), logger)},
 	)
 	if err := reload.apply(cfg); err != nil {
 		shutdown()
@@ -150,6 +173,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		Logger:    logger,
 	}).Register(api)
 	h.mux.Handle("/api/", gzipped(api))
+	admin.Register(h.mux)
 	ready.Store(true)
 
 	var g run.Group
@@ -165,6 +189,14 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	{
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return alertmanagers.Run(ctx) }, func(error) { cancel() })
+	}
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return recorder.Run(ctx) }, func(error) { cancel() })
+	}
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return thresholds.Run(ctx, overridesRefresh) }, func(error) { cancel() })
 	}
 	{
 		stop := make(chan struct{})
@@ -218,20 +250,39 @@ func openTSDB(dir string, cfg *config.Config, reg prometheus.Registerer, logger 
 	return db, nil
 }
 
-// sendTo hands the evaluator's alerts to the Alertmanager notifier in its
-// alert model: EndsAt is the resolution, or how long a firing alert stays
-// valid without a re-send.
-func sendTo(n *notifier.Manager) func(context.Context, []*evaluator.Alert) {
+// overridesRefresh is how soon an override written through another
+// gatewarden sharing the store applies here.
+const overridesRefresh = 30 * time.Second
+
+// sendTo hands the evaluator's alerts to the Alertmanager notifier and to
+// the store in Alertmanager's alert model: EndsAt is the resolution, or how
+// long a firing alert stays valid without a re-send.
+func sendTo(n *notifier.Manager, r *receiver.Recorder) func(context.Context, []*evaluator.Alert) {
 	return func(_ context.Context, alerts []*evaluator.Alert) {
 		out := make([]*notifier.Alert, 0, len(alerts))
+		rec := make([]receiver.Alert, 0, len(alerts))
 		for _, a := range alerts {
 			na := &notifier.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.FiredAt, EndsAt: a.ValidUntil}
 			if a.Resolved() {
 				na.EndsAt = a.ResolvedAt
 			}
 			out = append(out, na)
+			rec = append(rec, receiver.Alert{Labels: a.Labels.Map(), Annotations: a.Annotations.Map(), StartsAt: na.StartsAt, EndsAt: na.EndsAt})
 		}
 		n.Send(out...)
+		r.Record(rec)
+	}
+}
+
+// keepDatabase warns that a changed database URL needs a restart: moving
+// the alerts, outbox and history to another database under a running
+// receiver would lose or repeat notifications.
+func keepDatabase(running string, logger *slog.Logger) func(*config.Config) error {
+	return func(cfg *config.Config) error {
+		if cfg.Storage.Database() != running {
+			logger.Warn("storage database_url changed: it applies after a restart; the running store stays in use")
+		}
+		return nil
 	}
 }
 

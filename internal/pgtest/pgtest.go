@@ -130,12 +130,16 @@ func (c *Cluster) cleanup() {
 	}
 }
 
-// Pause stops the server, keeping its data, for outage tests.
-func (c *Cluster) Pause() error {
+// Pause stops the server, keeping its data, for outage tests. The fast
+// mode writes what synchronous_commit=off has not flushed yet; an
+// immediate stop would lose the last transactions.
+func (c *Cluster) Pause() error { return c.stop("fast") }
+
+func (c *Cluster) stop(mode string) error {
 	if c.run == nil {
 		return fmt.Errorf("pgtest: the cluster was not started here (%s is set)", EnvURL)
 	}
-	if out, err := c.run("pg_ctl", "-D", c.data, "-m", "immediate", "-w", "stop").CombinedOutput(); err != nil {
+	if out, err := c.run("pg_ctl", "-D", c.data, "-m", mode, "-w", "stop").CombinedOutput(); err != nil {
 		return fmt.Errorf("pg_ctl stop: %v\n%s", err, out)
 	}
 	return nil
@@ -153,7 +157,7 @@ func (c *Cluster) Resume() error {
 // Stop ends the server and removes its data.
 func (c *Cluster) Stop() {
 	if c.run != nil && c.Err == nil {
-		_ = c.Pause()
+		_ = c.stop("immediate")
 	}
 	c.cleanup()
 }

@@ -1,0 +1,120 @@
+// Package receiver takes alerts in — from the evaluator in-process, and
+// (next) from Alertmanager and Prometheus over HTTP — keeps their lifecycle
+// in the store, and hands notifications to the delivery integrations.
+package receiver
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/gatewarden/gatewarden/store"
+)
+
+// Alert is one alert in Alertmanager's model, whoever sent it.
+type Alert struct {
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	StartsAt     time.Time         `json:"startsAt,omitzero"`
+	EndsAt       time.Time         `json:"endsAt,omitzero"`
+	GeneratorURL string            `json:"generatorURL,omitempty"`
+}
+
+// Fingerprint is Alertmanager's: a hash of the label set, hex.
+func (a *Alert) Fingerprint() string {
+	return model.Fingerprint(model.LabelsToSignature(a.Labels)).String()
+}
+
+// typesByAlert gives the built-in rules' alerts their ez-api style type;
+// a rule's own `type` label wins over it.
+var typesByAlert = []struct{ prefix, typ string }{
+	{"GatewayBudget", "budget"},
+	{"GatewayErrorRate", "error_rate"},
+	{"GatewayLatency", "latency"},
+	{"GatewayQuota", "quota"},
+	{"GatewayTrafficSpike", "traffic_spike"},
+	{"GatewayNoData", "nodata"},
+	{"GatewayTargetDown", "target_down"},
+	{"PluginCPU", "cpu_anomaly"},
+	{"PluginThrottle", "throttle"},
+}
+
+func alertType(ls map[string]string) string {
+	if t := ls["type"]; t != "" {
+		return t
+	}
+	name := ls[model.AlertNameLabel]
+	for _, m := range typesByAlert {
+		if strings.HasPrefix(name, m.prefix) {
+			return m.typ
+		}
+	}
+	return "prometheus"
+}
+
+// severity maps the severity label onto the three the API knows; page
+// and error are common spellings of critical.
+func severity(ls map[string]string) string {
+	switch s := strings.ToLower(ls["severity"]); s {
+	case store.SeverityCritical, "page", "error", "fatal", "high":
+		return store.SeverityCritical
+	case store.SeverityInfo, "none", "low", "notice":
+		return store.SeverityInfo
+	}
+	return store.SeverityWarning
+}
+
+// related names what the alert is about, most specific first, so the
+// admin console can link to the master, key or plugin instance.
+func related(ls map[string]string) (id, typ, name string) {
+	switch {
+	case ls["instance_id"] != "":
+		return ls["instance_id"], "plugin_instance", ls["tenant_id"] + "/" + ls["plugin_id"] + "/" + ls["instance_id"]
+	case ls["key"] != "":
+		return ls["key"], "key", ls["key"]
+	case ls["master"] != "":
+		return ls["master"], "master", ls["master"]
+	case ls["provider"] != "":
+		return ls["provider"], "provider", ls["provider"]
+	case ls["instance"] != "":
+		return ls["instance"], "target", ls["instance"]
+	}
+	return "", "", ""
+}
+
+// ToStore turns an alert into the store's row. A firing alert expires at
+// its EndsAt, as in Alertmanager: a sender that stops re-sending it lets it
+// end by itself.
+func (a *Alert) ToStore(now time.Time) store.Alert {
+	title := a.Annotations["summary"]
+	if title == "" {
+		title = a.Labels[model.AlertNameLabel]
+	}
+	msg := a.Annotations["description"]
+	if msg == "" {
+		msg = a.Annotations["summary"]
+	}
+	relID, relType, relName := related(a.Labels)
+	meta, _ := json.Marshal(struct {
+		Alertname    string            `json:"alertname,omitempty"`
+		Annotations  map[string]string `json:"annotations,omitempty"`
+		StartsAt     time.Time         `json:"startsAt,omitzero"`
+		GeneratorURL string            `json:"generatorURL,omitempty"`
+	}{a.Labels[model.AlertNameLabel], a.Annotations, a.StartsAt, a.GeneratorURL})
+	out := store.Alert{
+		Fingerprint: a.Fingerprint(), Type: alertType(a.Labels), Severity: severity(a.Labels),
+		Status: store.StatusActive, Title: title, Message: msg,
+		RelatedID: relID, RelatedType: relType, RelatedName: relName,
+		Labels: a.Labels, Metadata: meta, CreatedAt: a.StartsAt.UTC().Truncate(time.Microsecond),
+	}
+	if !a.EndsAt.IsZero() {
+		if a.EndsAt.After(now) {
+			out.ExpiresAt = a.EndsAt.UTC()
+		} else {
+			out.Status, out.ResolvedAt = store.StatusResolved, a.EndsAt.UTC()
+		}
+	}
+	return out
+}
