@@ -17,37 +17,42 @@ var ChannelTypes = []string{"webhook", "email", "feishu"}
 const Redacted = "<secret>"
 
 // secretKey reports whether a config key holds a secret. A Feishu bot's
-// URL carries its token, so it is one too.
-func secretKey(typ, key string) bool {
+// URL carries its token, and a webhook's headers carry credentials, so
+// they are secrets too.
+func secretKey(typ, parent, key string) bool {
 	k := strings.ToLower(key)
-	for _, s := range []string{"secret", "password", "token", "credentials"} {
+	if typ == "webhook" && parent == "headers" {
+		return true
+	}
+	for _, s := range []string{"secret", "password", "token", "credentials", "authorization"} {
 		if strings.Contains(k, s) && !strings.HasSuffix(k, "_file") {
 			return true
 		}
 	}
-	return typ == "feishu" && k == "url"
+	return typ == "feishu" && parent == "" && k == "url"
 }
 
-// redact replaces the secrets of a channel config (top-level keys and one
-// level of nesting, such as auth blocks) with Redacted.
+// redact replaces every secret of a channel config, at any depth, with
+// Redacted.
 func redact(typ string, cfg json.RawMessage) json.RawMessage {
 	var m map[string]any
 	if json.Unmarshal(cfg, &m) != nil {
 		return json.RawMessage(`{}`)
 	}
-	walkSecrets(typ, m, func(parent map[string]any, key string) { parent[key] = Redacted })
+	walkSecrets(typ, "", m, func(parent map[string]any, key string) { parent[key] = Redacted })
 	b, _ := json.Marshal(m)
 	return b
 }
 
-// walkSecrets calls fn for every non-empty secret value.
-func walkSecrets(typ string, m map[string]any, fn func(parent map[string]any, key string)) {
+// walkSecrets calls fn for every non-empty secret value under m, whose key
+// in its parent is name.
+func walkSecrets(typ, name string, m map[string]any, fn func(parent map[string]any, key string)) {
 	for k, v := range m {
 		switch x := v.(type) {
 		case map[string]any:
-			walkSecrets(typ, x, fn)
+			walkSecrets(typ, k, x, fn)
 		case string:
-			if x != "" && secretKey(typ, k) {
+			if x != "" && secretKey(typ, name, k) {
 				fn(m, k)
 			}
 		}

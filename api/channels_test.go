@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatewarden/gatewarden/receiver"
+	"github.com/gatewarden/gatewarden/receiver/webhook"
 	"github.com/gatewarden/gatewarden/store"
 )
 
@@ -117,5 +121,38 @@ func TestPostgresOutage(t *testing.T) {
 	resumed = true
 	if got := srv.expect("GET", "/admin/alerts", "", http.StatusOK, ""); got["total"] != 1.0 {
 		t.Fatalf("after recovery: %v", got)
+	}
+}
+
+// The test button sends through the real integration: a signed webhook
+// that a sink verifies, and an error without secrets when it fails.
+func TestChannelTestMessage(t *testing.T) {
+	s := openStore(t, store.Options{Path: t.TempDir()})
+	got := make(chan *http.Request, 1)
+	var body []byte
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ = io.ReadAll(r.Body)
+		if err := webhook.Verify([]byte("hook-secret"), r.Header.Get(webhook.HeaderTimestamp), body, r.Header.Get(webhook.HeaderSignature), time.Now(), 0); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		got <- r
+	}))
+	defer sink.Close()
+	srv := newServerWith(t, s, "", &receiver.Integrations{})
+	srv.expect("POST", "/admin/alert-channels", `{"name":"hook","type":"webhook","config":{"url":"x"}}`, http.StatusBadRequest, "invalid webhook config")
+	srv.expect("POST", "/admin/alert-channels", `{"name":"hook","type":"webhook","config":{"url":"http://x","sekret":"y"}}`, http.StatusBadRequest, `unknown field "sekret"`)
+	ok := srv.expect("POST", "/admin/alert-channels", fmt.Sprintf(`{"name":"hook","type":"webhook","config":{"url":%q,"secret":"hook-secret"}}`, sink.URL+"/hook?token=tok-1"), http.StatusCreated, "")
+	if out := srv.expect("POST", fmt.Sprintf("/admin/alert-channels/%d/test", id(ok)), "", http.StatusOK, ""); out["status"] != "sent" {
+		t.Fatalf("test: %v", out)
+	}
+	<-got
+	if !strings.Contains(string(body), `"kind":"test"`) || !strings.Contains(string(body), `"version":"4"`) {
+		t.Fatalf("test payload: %s", body)
+	}
+	bad := srv.expect("POST", "/admin/alert-channels", fmt.Sprintf(`{"name":"bad","type":"webhook","config":{"url":%q,"secret":"wrong-secret"}}`, sink.URL+"/hook?token=tok-2"), http.StatusCreated, "")
+	code, raw := srv.raw("POST", fmt.Sprintf("/admin/alert-channels/%d/test", id(bad)), "")
+	if code != http.StatusBadGateway || !strings.Contains(string(raw), "401") || strings.Contains(string(raw), "tok-2") || strings.Contains(string(raw), "wrong-secret") {
+		t.Fatalf("failed test: %d %s", code, raw)
 	}
 }

@@ -67,6 +67,11 @@ const (
 
 func newServer(t *testing.T, s *store.Store, cfgYAML string) *server {
 	t.Helper()
+	return newServerWith(t, s, cfgYAML, nil)
+}
+
+func newServerWith(t *testing.T, s *store.Store, cfgYAML string, channels Channels) *server {
+	t.Helper()
 	dir := t.TempDir()
 	for name, v := range map[string]string{"admin": adminToken, "read": readToken} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o600); err != nil {
@@ -81,7 +86,7 @@ func newServer(t *testing.T, s *store.Store, cfgYAML string) *server {
 		t.Fatal(err)
 	}
 	ov := overrides.New(s, nil, nil)
-	a := New(Options{Store: s, Overrides: ov, Registerer: prometheus.NewRegistry()})
+	a := New(Options{Store: s, Overrides: ov, Channels: channels, Registerer: prometheus.NewRegistry()})
 	if err := a.ApplyConfig(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,10 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		logger.Warn("loading threshold overrides failed; rules use their own thresholds until the store answers", "err", err)
 	}
 	recorder := receiver.NewRecorder(sql, 1000, logger.With("component", "recorder"), reg)
-	admin := api.New(api.Options{Store: sql, Overrides: thresholds, Logger: logger.With("component", "api"), Registerer: reg})
+	admin := api.New(api.Options{
+		Store: sql, Overrides: thresholds, Channels: &receiver.Integrations{},
+		Logger: logger.With("component", "api"), Registerer: reg,
+	})
 
 	engine := promapi.NewEngine(reg, logger.With("component", "query engine"), 2*time.Minute, 50_000_000)
 	scrapes := collector.NewManager(collector.Options{Appendable: db, Registerer: reg, Logger: logger.With("component", "collector")})

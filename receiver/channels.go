@@ -1,0 +1,109 @@
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/alertmanager/template"
+
+	"github.com/gatewarden/gatewarden/receiver/email"
+	"github.com/gatewarden/gatewarden/receiver/message"
+	"github.com/gatewarden/gatewarden/receiver/templates"
+	"github.com/gatewarden/gatewarden/receiver/webhook"
+	"github.com/gatewarden/gatewarden/store"
+)
+
+// Integrations builds delivery integrations from a channel's type and JSON
+// config, the form the store and the admin API keep them in.
+type Integrations struct {
+	Templates *templates.Templates
+	Client    *http.Client // for the HTTP integrations; nil uses each one's default
+	// ExternalURL is gatewarden's own URL, for links in test messages.
+	ExternalURL string
+}
+
+// validator is what every integration's config offers.
+type validator interface{ Validate() error }
+
+// decodeConfig reads cfg strictly into the config type of typ.
+func decodeConfig(typ string, cfg json.RawMessage) (validator, error) {
+	var v validator
+	switch typ {
+	case "webhook":
+		v = &webhook.Config{}
+	case "email":
+		v = &email.Config{}
+	default:
+		return nil, fmt.Errorf("unknown channel type %q", typ)
+	}
+	d := json.NewDecoder(bytes.NewReader(cfg))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Validate checks a channel config as its integration would read it.
+func (in *Integrations) Validate(typ string, cfg json.RawMessage) error {
+	v, err := decodeConfig(typ, cfg)
+	if err != nil {
+		return err
+	}
+	return v.Validate()
+}
+
+// Notifier builds the integration of a channel.
+func (in *Integrations) Notifier(typ string, cfg json.RawMessage) (message.Notifier, error) {
+	v, err := decodeConfig(typ, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	tmpl := in.Templates
+	if tmpl == nil {
+		tmpl = templates.Default()
+	}
+	switch c := v.(type) {
+	case *webhook.Config:
+		return webhook.New(c, tmpl, in.Client)
+	case *email.Config:
+		return email.New(c, tmpl)
+	}
+	return nil, fmt.Errorf("unknown channel type %q", typ)
+}
+
+// Test sends a test message through a stored channel now.
+func (in *Integrations) Test(ctx context.Context, c store.Channel) error {
+	n, err := in.Notifier(c.Type, c.Config)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	m := &message.Message{
+		Data: &template.Data{
+			Receiver: c.Name, Status: "firing", ExternalURL: in.ExternalURL,
+			Alerts: template.Alerts{{
+				Status:      "firing",
+				Labels:      template.KV{"alertname": "GatewardenTest", "severity": "info", "channel": c.Name},
+				Annotations: template.KV{"summary": "Test notification from gatewarden for channel " + c.Name + "."},
+				StartsAt:    now,
+				Fingerprint: "test",
+			}},
+			GroupLabels:       template.KV{"alertname": "GatewardenTest"},
+			CommonLabels:      template.KV{"alertname": "GatewardenTest", "severity": "info", "channel": c.Name},
+			CommonAnnotations: template.KV{},
+		},
+		Version: message.Version, GroupKey: "test/" + c.Name, Kind: message.KindTest, Severity: "info",
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = n.Notify(ctx, m)
+	return err
+}
