@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/alertmanager/template"
 
 	"github.com/gatewarden/gatewarden/receiver/email"
+	"github.com/gatewarden/gatewarden/receiver/feishu"
 	"github.com/gatewarden/gatewarden/receiver/message"
 	"github.com/gatewarden/gatewarden/receiver/templates"
 	"github.com/gatewarden/gatewarden/receiver/webhook"
@@ -37,6 +38,8 @@ func decodeConfig(typ string, cfg json.RawMessage) (validator, error) {
 		v = &webhook.Config{}
 	case "email":
 		v = &email.Config{}
+	case "feishu":
+		v = &feishu.Config{}
 	default:
 		return nil, fmt.Errorf("unknown channel type %q", typ)
 	}
@@ -75,6 +78,8 @@ func (in *Integrations) Notifier(typ string, cfg json.RawMessage) (message.Notif
 		return webhook.New(c, tmpl, in.Client)
 	case *email.Config:
 		return email.New(c, tmpl)
+	case *feishu.Config:
+		return feishu.New(c, tmpl, in.Client)
 	}
 	return nil, fmt.Errorf("unknown channel type %q", typ)
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -93,7 +95,45 @@ func TestBuiltinRulesFireOnScenarios(t *testing.T) {
 			t.Errorf("a budget step for a master without a scenario: %v", a.Labels)
 		}
 	}
+	// The same alerts reach the store and the admin API, typed for ez-api.
+	d.eventually("the CPU alert in /admin/alerts", func() bool {
+		var page struct {
+			Items []struct {
+				Severity    string `json:"severity"`
+				RelatedType string `json:"related_type"`
+				RelatedID   string `json:"related_id"`
+			} `json:"items"`
+		}
+		d.getJSON("/admin/alerts?type=cpu_anomaly&status=active", &page)
+		for _, it := range page.Items {
+			if it.Severity == "critical" && it.RelatedType == "plugin_instance" && it.RelatedID == "i1" {
+				return true
+			}
+		}
+		return false
+	})
+	var stats map[string]int
+	d.getJSON("/admin/alerts/stats", &stats)
+	if stats["active"] < 5 || stats["critical"] < 2 {
+		t.Errorf("stats %v: want the budget steps, the CPU and the error-rate alerts active", stats)
+	}
 	d.stop()
+}
+
+// getJSON decodes a GET answer of the daemon.
+func (d *daemon) getJSON(path string, v any) {
+	d.t.Helper()
+	resp, err := http.Get(d.url + path)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		d.t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		d.t.Fatalf("GET %s: %v", path, err)
+	}
 }
 
 // TestOutageFiresNoDataAndTargetDown takes the whole endpoint and one

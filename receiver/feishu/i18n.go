@@ -1,0 +1,26 @@
+package feishu
+
+import "fmt"
+
+// words are the card's own strings; the title and the text fallback come
+// from the templates.
+type words struct {
+	ack, source     string
+	since, resolved string // label and separator: "Since: "
+	more            string // a format for the number of alerts not shown
+}
+
+var dictionary = map[string]words{
+	"en": {ack: "Acknowledge", source: "Source", since: "Since: ", resolved: "Resolved: ", more: "... and %d more"},
+	"zh": {ack: "确认", source: "来源", since: "开始于：", resolved: "恢复于：", more: "……另有 %d 条"},
+}
+
+// wordsFor falls back to English as the templates do.
+func wordsFor(lang string) words {
+	if w, ok := dictionary[lang]; ok {
+		return w
+	}
+	return dictionary["en"]
+}
+
+func (w words) moreText(n uint64) string { return fmt.Sprintf(w.more, n) }
