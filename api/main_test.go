@@ -55,7 +55,7 @@ func openStore(t *testing.T, o store.Options) *store.Store {
 // server is the API on a real listener, with an admin and a read token.
 type server struct {
 	*httptest.Server
-	t         *testing.T
+	t         testing.TB
 	store     *store.Store
 	overrides *overrides.Set
 }
@@ -65,12 +65,12 @@ const (
 	readToken  = "read-token-value"
 )
 
-func newServer(t *testing.T, s *store.Store, cfgYAML string) *server {
+func newServer(t testing.TB, s *store.Store, cfgYAML string) *server {
 	t.Helper()
 	return newServerWith(t, s, cfgYAML, nil)
 }
 
-func newServerWith(t *testing.T, s *store.Store, cfgYAML string, channels Channels) *server {
+func newServerWith(t testing.TB, s *store.Store, cfgYAML string, channels Channels) *server {
 	t.Helper()
 	dir := t.TempDir()
 	for name, v := range map[string]string{"admin": adminToken, "read": readToken} {
