@@ -78,6 +78,16 @@ while ((SECONDS < end)); do
 	query "Series in gatewarden's store" 'prometheus_tsdb_head_series'
 	bold "Alerts from the built-in rule pack"
 	"$BIN/gatewardenctl" alerts "$GW" | sed 's/^/  /'
+	bold "The same alerts in gatewarden's store, through the admin API ($GW/admin/alerts)"
+	"$BIN/gatewardenctl" admin --server "$GW" stats | sed 's/^/  /'
+	"$BIN/gatewardenctl" admin --server "$GW" alerts --status active | head -8 | sed 's/^/  /'
+	if ((round == 3)); then
+		cpu_alert=$("$BIN/gatewardenctl" admin --server "$GW" alerts --status active | awk '$4 == "cpu_anomaly" {print $1; exit}')
+		if [[ -n "$cpu_alert" ]]; then
+			bold "Acknowledging the CPU alert $cpu_alert as demo-operator: it stays acknowledged while it fires"
+			"$BIN/gatewardenctl" admin --server "$GW" ack "$cpu_alert" --by demo-operator
+		fi
+	fi
 	if ((round == 1)); then
 		bold "Starting scenarios on the simulated gateway: budget-ramp on master m1, cpu-spike on t1/t1-plugin1/i1"
 		scenario '{"name":"budget-ramp","target":{"master":"m1"},"params":{"duration":30}}' >/dev/null
@@ -88,4 +98,4 @@ while ((SECONDS < end)); do
 		curl -sf -X DELETE "$SIM/sim/scenario/$cpu_spike" >/dev/null
 	fi
 done
-bold "Demo finished: gatewarden scraped the simulated gateway and answered PromQL."
+bold "Demo finished: gatewarden scraped the simulated gateway, answered PromQL, fired and recovered alerts and kept their lifecycle in its store."

@@ -45,10 +45,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	alrts := app.Command("alerts", "List a gatewarden's pending and firing alerts.")
 	alertsURL := alrts.Arg("server", "gatewarden URL, e.g. http://127.0.0.1:9095.").Required().String()
 
+	admin := newAdmin(app)
+
 	cmd, err := app.Parse(args)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
+	}
+	if admin.handles(cmd) {
+		return admin.exec(cmd, stdout, stderr)
 	}
 	switch cmd {
 	case checkConfig.FullCommand():
