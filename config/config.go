@@ -33,6 +33,7 @@ type Config struct {
 	Storage       StorageConfig   `yaml:"storage"`
 	Runtime       RuntimeConfig   `yaml:"runtime"`
 	API           APIConfig       `yaml:"api"`
+	Receiver      *ReceiverConfig `yaml:"receiver"`
 
 	// file is where the config was loaded from; relative paths in it are
 	// resolved against its directory.
