@@ -303,6 +303,9 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
+	// /-/ready answers 401 before it answers 503, so startDaemon cannot
+	// tell readiness through basic auth: wait for it with the password.
+	d.eventually("ready behind basic auth", func() bool { return get("admin", "s3cret") != http.StatusServiceUnavailable })
 	if code := get("", ""); code != http.StatusUnauthorized {
 		t.Errorf("no credentials: %d, want 401", code)
 	}
