@@ -2,7 +2,9 @@ package receiver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,139 +19,191 @@ type Upserter interface {
 	ExpireAlerts(ctx context.Context, now time.Time) (int64, error)
 }
 
-// ExpireInterval is how often alerts past their expires_at are resolved.
-const ExpireInterval = 15 * time.Second
+const (
+	// ExpireInterval is how often alerts past their expires_at are resolved.
+	ExpireInterval = 15 * time.Second
+	// flushBatch bounds one transaction, so a huge backlog does not hold
+	// SQLite's single writer for seconds.
+	flushBatch = 2000
+)
 
-// Recorder keeps the store's alerts in step with alerts handed to it, off
-// the caller's goroutine: the evaluator must not wait for a disk. Batches
-// that fail are retried with backoff; when the queue is full the oldest
-// batch is dropped and counted (the evaluator re-sends firing alerts every
-// minute, so a dropped one comes back).
+// ErrBacklog: the store is not keeping up (or is down); ingest answers 503
+// so the sender retries, as Alertmanager and Prometheus do.
+var ErrBacklog = errors.New("the alert store is not keeping up; try again later")
+
+// Recorder keeps the store's alerts in step with the alerts handed to it,
+// off the caller's goroutine: neither the evaluator nor an ingest request
+// waits for a disk. Updates of one fingerprint coalesce while they wait, so
+// a sender re-posting the same 10,000 alerts costs at most 10,000 rows per
+// flush however fast it posts, and a slow store means larger merges rather
+// than a growing queue. Failed flushes are retried with backoff; alerts
+// stay pending meanwhile.
 type Recorder struct {
-	store   Upserter
-	log     *slog.Logger
-	queue   chan []store.Alert
-	now     func() time.Time
-	backoff time.Duration
+	store Upserter
+	log   *slog.Logger
+	now   func() time.Time
+	limit int
 
-	dropped  prometheus.Counter
+	mu      sync.Mutex
+	pending map[string]store.Alert
+	failing bool // the last flush failed
+	wake    chan struct{}
+
 	failures prometheus.Counter
 	recorded prometheus.Counter
 	expired  prometheus.Counter
-	pending  prometheus.GaugeFunc
+	queued   prometheus.GaugeFunc
 }
 
-// NewRecorder returns a Recorder queueing up to size batches.
-func NewRecorder(s Upserter, size int, logger *slog.Logger, reg prometheus.Registerer) *Recorder {
+// NewRecorder returns a Recorder holding at most limit distinct pending
+// alerts before Record refuses more.
+func NewRecorder(s Upserter, limit int, logger *slog.Logger, reg prometheus.Registerer) *Recorder {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{store: s, log: logger, queue: make(chan []store.Alert, size), now: time.Now, backoff: time.Second}
-	r.dropped = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "gatewarden_alert_records_dropped_total",
-		Help: "Batches of alerts not recorded in the store because the queue was full.",
-	})
+	r := &Recorder{store: s, log: logger, now: time.Now, limit: limit, pending: map[string]store.Alert{}, wake: make(chan struct{}, 1)}
 	r.failures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatewarden_alert_record_failures_total",
-		Help: "Attempts to record a batch of alerts in the store that failed and will be retried.",
+		Help: "Flushes of alerts to the store that failed and will be retried.",
 	})
 	r.recorded = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatewarden_alerts_recorded_total",
-		Help: "Alerts recorded (inserted or updated) in the store.",
+		Help: "Alert rows written (inserted or updated) in the store.",
 	})
 	r.expired = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatewarden_alerts_expired_total",
 		Help: "Alerts resolved because their expires_at passed without an update.",
 	})
-	r.pending = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "gatewarden_alert_record_queue_length",
-		Help: "Batches of alerts waiting to be recorded in the store.",
-	}, func() float64 { return float64(len(r.queue)) })
+	r.queued = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gatewarden_alert_record_pending",
+		Help: "Distinct alerts waiting to be written to the store.",
+	}, func() float64 { r.mu.Lock(); defer r.mu.Unlock(); return float64(len(r.pending)) })
 	if reg != nil {
-		reg.MustRegister(r.dropped, r.failures, r.recorded, r.expired, r.pending)
+		reg.MustRegister(r.failures, r.recorded, r.expired, r.queued)
 	}
 	return r
 }
 
-// Record queues alerts; it never blocks.
-func (r *Recorder) Record(alerts []Alert) {
+// Record queues alerts for the store; it never blocks. It refuses them
+// with ErrBacklog while the store is failing or too far behind, unless
+// force is set (the evaluator re-sends firing alerts anyway, so it forces
+// and relies on coalescing to bound memory).
+func (r *Recorder) Record(alerts []Alert, force bool) error {
 	if len(alerts) == 0 {
-		return
+		return nil
 	}
 	now := r.now()
-	batch := make([]store.Alert, len(alerts))
-	for i := range alerts {
-		batch[i] = alerts[i].ToStore(now)
+	r.mu.Lock()
+	if !force && (r.failing || len(r.pending) >= r.limit) {
+		r.mu.Unlock()
+		return ErrBacklog
 	}
-	for {
-		select {
-		case r.queue <- batch:
-			return
-		default:
+	for i := range alerts {
+		a := alerts[i].ToStore(now)
+		if old, ok := r.pending[a.Fingerprint]; ok && old.CreatedAt.Before(a.CreatedAt) {
+			a.CreatedAt = old.CreatedAt // the first sighting stays the first
 		}
-		select {
-		case <-r.queue:
-			r.dropped.Inc()
-		default:
+		r.pending[a.Fingerprint] = a
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// take removes up to n pending alerts.
+func (r *Recorder) take(n int) []store.Alert {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]store.Alert, 0, min(n, len(r.pending)))
+	for fp, a := range r.pending {
+		if len(out) == n {
+			break
+		}
+		out = append(out, a)
+		delete(r.pending, fp)
+	}
+	return out
+}
+
+// putBack returns a failed batch, unless a newer update arrived meanwhile.
+func (r *Recorder) putBack(b []store.Alert) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range b {
+		if _, newer := r.pending[a.Fingerprint]; !newer {
+			r.pending[a.Fingerprint] = a
 		}
 	}
 }
 
-// Run records queued batches and expires alerts until ctx ends, then
-// drains what is queued with a short grace so a shutdown keeps the last
-// alerts.
+// Run flushes pending alerts and expires old ones until ctx ends, then
+// makes a last flush with a short grace so a shutdown keeps the last alerts.
 func (r *Recorder) Run(ctx context.Context) error {
 	tick := time.NewTicker(ExpireInterval)
 	defer tick.Stop()
+	var (
+		backoff time.Duration
+		retryAt time.Time // while failing: when to try again, whatever wakes us meanwhile
+	)
 	for {
+		var retry <-chan time.Time
+		if backoff > 0 {
+			retry = time.After(time.Until(retryAt))
+		}
 		select {
-		case b := <-r.queue:
-			r.write(ctx, b)
-		case <-tick.C:
-			n, err := r.store.ExpireAlerts(ctx, r.now())
-			if err != nil && ctx.Err() == nil {
-				r.log.Warn("expiring alerts failed", "err", err)
-			}
-			r.expired.Add(float64(n))
 		case <-ctx.Done():
 			drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			for {
-				select {
-				case b := <-r.queue:
-					if err := r.store.UpsertAlerts(drain, b); err != nil {
-						r.log.Warn("recording alerts at shutdown failed", "alerts", len(b), "err", err)
-					}
-				default:
-					return nil
-				}
+			if err := r.flush(drain); err != nil {
+				r.log.Warn("recording alerts at shutdown failed", "err", err)
+			}
+			return nil
+		case <-r.wake:
+			if backoff > 0 {
+				continue // wait for the retry
+			}
+		case <-retry:
+		case <-tick.C:
+			if n, err := r.store.ExpireAlerts(ctx, r.now()); err != nil && ctx.Err() == nil {
+				r.log.Warn("expiring alerts failed", "err", err)
+			} else {
+				r.expired.Add(float64(n))
 			}
 		}
+		if err := r.flush(ctx); err != nil && ctx.Err() == nil {
+			r.failures.Inc()
+			backoff = min(max(2*backoff, time.Second), time.Minute)
+			retryAt = time.Now().Add(backoff)
+			r.log.Warn("recording alerts in the store failed; retrying", "retry_in", backoff, "err", err)
+			continue
+		}
+		backoff = 0
 	}
 }
 
-// write retries one batch until it lands or ctx ends, doubling the wait
-// up to a minute.
-func (r *Recorder) write(ctx context.Context, b []store.Alert) {
-	wait := r.backoff
+// flush writes every pending alert in batches; on failure the rest stays
+// pending and the recorder reports itself failing until a flush succeeds.
+func (r *Recorder) flush(ctx context.Context) error {
 	for {
-		err := r.store.UpsertAlerts(ctx, b)
-		if err == nil {
-			r.recorded.Add(float64(len(b)))
-			return
+		b := r.take(flushBatch)
+		if len(b) == 0 {
+			r.setFailing(false)
+			return nil
 		}
-		r.failures.Inc()
-		r.log.Warn("recording alerts in the store failed; retrying", "alerts", len(b), "retry_in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			select {
-			case r.queue <- b: // kept for the shutdown drain
-			default:
-				r.dropped.Inc()
-			}
-			return
-		case <-time.After(wait):
+		if err := r.store.UpsertAlerts(ctx, b); err != nil {
+			r.putBack(b)
+			r.setFailing(true)
+			return err
 		}
-		wait = min(2*wait, time.Minute)
+		r.recorded.Add(float64(len(b)))
 	}
+}
+
+func (r *Recorder) setFailing(v bool) {
+	r.mu.Lock()
+	r.failing = v
+	r.mu.Unlock()
 }

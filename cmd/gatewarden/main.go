@@ -132,7 +132,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	if err := thresholds.Reload(context.Background()); err != nil {
 		logger.Warn("loading threshold overrides failed; rules use their own thresholds until the store answers", "err", err)
 	}
-	recorder := receiver.NewRecorder(sql, 1000, logger.With("component", "recorder"), reg)
+	recorder := receiver.NewRecorder(sql, 200_000, logger.With("component", "recorder"), reg)
 	admin := api.New(api.Options{
 		Store: sql, Overrides: thresholds, Channels: &receiver.Integrations{},
 		Logger: logger.With("component", "api"), Registerer: reg,
@@ -273,7 +273,7 @@ func sendTo(n *notifier.Manager, r *receiver.Recorder) func(context.Context, []*
 			rec = append(rec, receiver.Alert{Labels: a.Labels.Map(), Annotations: a.Annotations.Map(), StartsAt: na.StartsAt, EndsAt: na.EndsAt})
 		}
 		n.Send(out...)
-		r.Record(rec)
+		_ = r.Record(rec, true)
 	}
 }
 

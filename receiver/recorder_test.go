@@ -1,0 +1,132 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatewarden/gatewarden/store"
+)
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), store.Options{Path: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// flaky is the real store behind a switch that makes writes fail, as a
+// database that goes away does.
+type flaky struct {
+	*store.Store
+	down atomic.Bool
+}
+
+func (f *flaky) UpsertAlerts(ctx context.Context, as []store.Alert) error {
+	if f.down.Load() {
+		return fmt.Errorf("%w: connection refused", store.ErrUnavailable)
+	}
+	return f.Store.UpsertAlerts(ctx, as)
+}
+
+func alert(name, master string, ends time.Time) Alert {
+	return Alert{Labels: map[string]string{"alertname": name, "master": master, "severity": "warning"},
+		Annotations: map[string]string{"summary": name + " on " + master}, StartsAt: time.Unix(1_800_000_000, 0), EndsAt: ends}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRecorderCoalescesAndSurvivesOutage(t *testing.T) {
+	s := &flaky{Store: openStore(t)}
+	r := NewRecorder(s, 3, nil, nil)
+	r.now = func() time.Time { return time.Unix(1_800_000_100, 0) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+
+	later := time.Unix(1_800_000_400, 0)
+	if err := r.Record([]Alert{alert("A", "m1", later), alert("A", "m1", later), alert("B", "m1", later)}, false); err != nil {
+		t.Fatal(err)
+	}
+	total := func() int {
+		_, n, err := s.ListAlerts(context.Background(), store.AlertFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitFor(t, "two alerts stored", func() bool { return total() == 2 })
+
+	// The store goes down: the flush fails, the alerts wait, and ingest is
+	// told to come back later; the evaluator still gets through.
+	s.down.Store(true)
+	_ = r.Record([]Alert{alert("C", "m1", later)}, false)
+	waitFor(t, "the recorder to notice", func() bool { return errors.Is(r.Record([]Alert{alert("D", "m1", later)}, false), ErrBacklog) })
+	if err := r.Record([]Alert{alert("E", "m1", later)}, true); err != nil {
+		t.Fatalf("forced record: %v", err)
+	}
+	s.down.Store(false)
+	waitFor(t, "the backlog written after the outage", func() bool {
+		items, _, _ := s.ListAlerts(context.Background(), store.AlertFilter{})
+		seen := map[string]bool{}
+		for _, it := range items {
+			seen[it.Labels["alertname"]] = true
+		}
+		return seen["C"] && seen["E"] // D may have been taken before the outage was noticed
+	})
+	// A resolution replaces the firing state it follows.
+	if err := r.Record([]Alert{alert("A", "m1", time.Unix(1_800_000_050, 0))}, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "A resolved", func() bool {
+		items, _, _ := s.ListAlerts(context.Background(), store.AlertFilter{Status: store.StatusResolved})
+		return len(items) == 1 && items[0].Labels["alertname"] == "A"
+	})
+	cancel()
+	<-done
+}
+
+func TestRecorderRefusesPastItsLimit(t *testing.T) {
+	r := NewRecorder(&flaky{Store: openStore(t)}, 2, nil, nil)
+	later := time.Now().Add(time.Hour)
+	if err := r.Record([]Alert{alert("A", "m1", later), alert("B", "m1", later)}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Record([]Alert{alert("C", "m1", later)}, false); !errors.Is(err, ErrBacklog) {
+		t.Fatalf("over the limit: %v", err)
+	}
+}
+
+func TestToStore(t *testing.T) {
+	now := time.Unix(1_800_000_100, 0)
+	a := Alert{Labels: map[string]string{"alertname": "PluginCPUHigh", "tenant_id": "t1", "plugin_id": "p1", "instance_id": "i1", "severity": "page"},
+		Annotations: map[string]string{"summary": "hot", "description": "very hot"}, StartsAt: time.Unix(1_800_000_000, 0), EndsAt: now.Add(time.Minute)}
+	got := a.ToStore(now)
+	if got.Type != "cpu_anomaly" || got.Severity != "critical" || got.RelatedType != "plugin_instance" || got.RelatedName != "t1/p1/i1" ||
+		got.Title != "hot" || got.Message != "very hot" || got.Status != store.StatusActive || !got.ExpiresAt.Equal(now.Add(time.Minute)) {
+		t.Fatalf("firing: %+v", got)
+	}
+	if got.Fingerprint != a.Fingerprint() || len(got.Fingerprint) != 16 {
+		t.Fatalf("fingerprint %q", got.Fingerprint)
+	}
+	a.EndsAt = now.Add(-time.Second)
+	a.Labels["type"] = "throttle"
+	if got := a.ToStore(now); got.Status != store.StatusResolved || got.Type != "throttle" || !got.ResolvedAt.Equal(a.EndsAt.UTC()) {
+		t.Fatalf("resolved: %+v", got)
+	}
+}
