@@ -1,0 +1,236 @@
+package receiver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+)
+
+// DefaultResolveTimeout is Alertmanager's resolve_timeout: a firing alert
+// posted without endsAt is taken as resolved after this long without an
+// update.
+const DefaultResolveTimeout = 5 * time.Minute
+
+// Ingest serves what Alertmanager and Prometheus send: Alertmanager's API
+// v2 alerts endpoint and its webhook payload.
+type Ingest struct {
+	rec            *Recorder
+	forward        func([]Alert)
+	log            *slog.Logger
+	now            func() time.Time
+	maxBody        int64
+	resolveTimeout time.Duration
+	// allows authenticates a request; nil lets every request in.
+	allows func(*http.Request) bool
+
+	received *prometheus.CounterVec
+	invalid  *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// IngestOptions configure NewIngest.
+type IngestOptions struct {
+	Recorder *Recorder
+	// Forward takes the accepted alerts on to routing; it must not block.
+	Forward        func([]Alert)
+	Allows         func(*http.Request) bool
+	MaxBodySize    int64
+	ResolveTimeout time.Duration
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
+	Now            func() time.Time
+}
+
+// NewIngest returns the ingest endpoints.
+func NewIngest(o IngestOptions) *Ingest {
+	in := &Ingest{rec: o.Recorder, forward: o.Forward, log: o.Logger, now: o.Now, maxBody: o.MaxBodySize,
+		resolveTimeout: o.ResolveTimeout, allows: o.Allows}
+	if in.log == nil {
+		in.log = slog.New(slog.DiscardHandler)
+	}
+	if in.now == nil {
+		in.now = time.Now
+	}
+	if in.maxBody <= 0 {
+		in.maxBody = 16 << 20
+	}
+	if in.resolveTimeout <= 0 {
+		in.resolveTimeout = DefaultResolveTimeout
+	}
+	if in.forward == nil {
+		in.forward = func([]Alert) {}
+	}
+	in.received = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatewarden_receiver_alerts_received_total",
+		Help: "Alerts accepted by the receiver, by ingest API.",
+	}, []string{"api"})
+	in.invalid = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatewarden_receiver_alerts_invalid_total",
+		Help: "Alerts refused as invalid, by ingest API.",
+	}, []string{"api"})
+	in.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gatewarden_receiver_ingest_duration_seconds",
+		Help:    "Duration of ingest requests, by API.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
+	}, []string{"api"})
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(in.received, in.invalid, in.duration)
+	}
+	return in
+}
+
+// Register adds the ingest routes.
+func (in *Ingest) Register(mux *http.ServeMux) {
+	mux.Handle("POST /api/v2/alerts", in.handle("v2", in.decodeV2))
+	mux.Handle("POST /api/v1/webhook/alertmanager", in.handle("webhook", in.decodeWebhook))
+}
+
+// decoder reads a body into alerts, returning the invalid ones' reasons
+// beside the valid ones.
+type decoder func(d *json.Decoder, now time.Time) ([]Alert, []string, error)
+
+func (in *Ingest) handle(api string, dec decoder) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		defer func() { in.duration.WithLabelValues(api).Observe(time.Since(start).Seconds()) }()
+		if in.allows != nil && !in.allows(r) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gatewarden", Bearer realm="gatewarden"`)
+			ingestError(w, http.StatusUnauthorized, "credentials required")
+			return
+		}
+		d := json.NewDecoder(http.MaxBytesReader(w, r.Body, in.maxBody))
+		alerts, invalid, err := dec(d, in.now())
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			ingestError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit))
+			return
+		case err != nil:
+			ingestError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+			return
+		}
+		in.invalid.WithLabelValues(api).Add(float64(len(invalid)))
+		if err := in.rec.Record(alerts, false); err != nil {
+			w.Header().Set("Retry-After", "5")
+			ingestError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		in.received.WithLabelValues(api).Add(float64(len(alerts)))
+		in.forward(alerts)
+		if len(invalid) > 0 {
+			// As Alertmanager: the valid alerts are taken, the answer says
+			// which were not.
+			ingestError(w, http.StatusBadRequest, strings.Join(invalid, "; "))
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+func ingestError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": "error", "error": msg})
+}
+
+// postable is one alert of Alertmanager's API v2 and of its webhook.
+type postable struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+// normalize validates as Alertmanager does and fills its defaults: a start
+// of now, and an end resolve_timeout ahead for a firing alert without one.
+func (in *Ingest) normalize(p postable, now time.Time, resolved bool) (Alert, error) {
+	ls := model.LabelSet{}
+	for k, v := range p.Labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
+	}
+	if len(ls) == 0 {
+		return Alert{}, fmt.Errorf("alert without labels")
+	}
+	if err := ls.Validate(); err != nil {
+		return Alert{}, fmt.Errorf("alert %s: %v", ls, err)
+	}
+	a := Alert{Labels: p.Labels, Annotations: p.Annotations, StartsAt: p.StartsAt, EndsAt: p.EndsAt, GeneratorURL: p.GeneratorURL}
+	if a.StartsAt.IsZero() {
+		a.StartsAt = now
+		if !a.EndsAt.IsZero() && a.EndsAt.Before(now) {
+			a.StartsAt = a.EndsAt
+		}
+	}
+	switch {
+	case resolved && (a.EndsAt.IsZero() || a.EndsAt.After(now)):
+		a.EndsAt = now
+	case !resolved && a.EndsAt.IsZero():
+		a.EndsAt = now.Add(in.resolveTimeout)
+	}
+	if a.EndsAt.Before(a.StartsAt) {
+		return Alert{}, fmt.Errorf("alert %s: endsAt %s is before startsAt %s", ls, a.EndsAt.Format(time.RFC3339), a.StartsAt.Format(time.RFC3339))
+	}
+	return a, nil
+}
+
+func (in *Ingest) decodeV2(d *json.Decoder, now time.Time) ([]Alert, []string, error) {
+	var ps []postable
+	if err := d.Decode(&ps); err != nil {
+		return nil, nil, err
+	}
+	return in.collect(ps, now, func(postable) bool { return false })
+}
+
+// webhookBody is Alertmanager's webhook payload, version 4; newer fields
+// (notification_reason, routeLabels, ...) are accepted and ignored.
+type webhookBody struct {
+	Version  string     `json:"version"`
+	GroupKey string     `json:"groupKey"`
+	Status   string     `json:"status"`
+	Receiver string     `json:"receiver"`
+	Alerts   []postable `json:"alerts"`
+}
+
+func (in *Ingest) decodeWebhook(d *json.Decoder, now time.Time) ([]Alert, []string, error) {
+	var b webhookBody
+	if err := d.Decode(&b); err != nil {
+		return nil, nil, err
+	}
+	if b.Version != "" && b.Version != "4" {
+		return nil, nil, fmt.Errorf("webhook payload version %q: gatewarden reads version 4", b.Version)
+	}
+	return in.collect(b.Alerts, now, func(p postable) bool { return p.Status == string(model.AlertResolved) })
+}
+
+// collect normalizes every alert; a batch repeating a fingerprint keeps
+// its last copy, so at-least-once senders collapse.
+func (in *Ingest) collect(ps []postable, now time.Time, resolved func(postable) bool) ([]Alert, []string, error) {
+	out := make([]Alert, 0, len(ps))
+	seen := make(map[string]int, len(ps))
+	var invalid []string
+	for _, p := range ps {
+		a, err := in.normalize(p, now, resolved(p))
+		if err != nil {
+			invalid = append(invalid, err.Error())
+			continue
+		}
+		fp := a.Fingerprint()
+		if i, dup := seen[fp]; dup {
+			out[i] = a
+			continue
+		}
+		seen[fp] = len(out)
+		out = append(out, a)
+	}
+	return out, invalid, nil
+}

@@ -1,0 +1,163 @@
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amcommoncfg "github.com/prometheus/alertmanager/config/common"
+	"github.com/prometheus/alertmanager/notify"
+	amwebhook "github.com/prometheus/alertmanager/notify/webhook"
+	amtemplate "github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/alertmanager/types"
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+
+	"github.com/gatewarden/gatewarden/store"
+)
+
+type ingestRig struct {
+	srv   *httptest.Server
+	store *store.Store
+	rec   *Recorder
+	mu    sync.Mutex
+	fwd   []Alert
+}
+
+func newIngestRig(t *testing.T, allows func(*http.Request) bool) *ingestRig {
+	t.Helper()
+	rig := &ingestRig{store: openStore(t)}
+	rig.rec = NewRecorder(rig.store, 1000, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = rig.rec.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	in := NewIngest(IngestOptions{Recorder: rig.rec, Allows: allows, MaxBodySize: 64 << 10,
+		Forward: func(as []Alert) { rig.mu.Lock(); rig.fwd = append(rig.fwd, as...); rig.mu.Unlock() }})
+	mux := http.NewServeMux()
+	in.Register(mux)
+	rig.srv = httptest.NewServer(mux)
+	t.Cleanup(rig.srv.Close)
+	return rig
+}
+
+func (rig *ingestRig) post(t *testing.T, path, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(rig.srv.URL+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}
+
+// Alertmanager's own webhook integration posts to the receiver: what any
+// Alertmanager in front of gatewarden sends arrives intact.
+func TestAlertmanagerWebhookPayload(t *testing.T) {
+	rig := newIngestRig(t, nil)
+	u, _ := url.Parse(rig.srv.URL + "/api/v1/webhook/alertmanager")
+	conf := &amwebhook.WebhookConfig{HTTPConfig: &commoncfg.HTTPClientConfig{}, URL: amcommoncfg.SecretTemplateURL(u.String())}
+	tmpl, err := amtemplate.FromGlobs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl.ExternalURL, _ = url.Parse("http://alertmanager:9093")
+	n, err := amwebhook.New(conf, tmpl, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-time.Minute)
+	firing := &types.Alert{Alert: model.Alert{Labels: model.LabelSet{"alertname": "GatewayErrorRate", "master": "m1", "severity": "critical"},
+		Annotations: model.LabelSet{"summary": "5xx at 30%"}, StartsAt: start, EndsAt: time.Now().Add(5 * time.Minute), GeneratorURL: "http://prom/graph"}}
+	resolved := &types.Alert{Alert: model.Alert{Labels: model.LabelSet{"alertname": "GatewayErrorRate", "master": "m2", "severity": "warning"},
+		StartsAt: start, EndsAt: time.Now().Add(-time.Second)}}
+	ctx := notify.WithGroupKey(context.Background(), `{}:{alertname="GatewayErrorRate"}`)
+	ctx = notify.WithReceiverName(ctx, "gatewarden")
+	ctx = notify.WithGroupLabels(ctx, model.LabelSet{"alertname": "GatewayErrorRate"})
+	ctx = notify.WithNotificationReason(ctx, notify.ReasonDoNotNotify+1)
+	for range 2 { // at least once: the same payload twice collapses
+		if retry, err := n.Notify(ctx, firing, resolved); err != nil {
+			t.Fatalf("Alertmanager's webhook: retry=%v %v", retry, err)
+		}
+	}
+	waitFor(t, "both alerts stored", func() bool {
+		items, total, _ := rig.store.ListAlerts(context.Background(), store.AlertFilter{})
+		return total == 2 && items != nil
+	})
+	active, _, _ := rig.store.ListAlerts(context.Background(), store.AlertFilter{Status: store.StatusActive})
+	res, _, _ := rig.store.ListAlerts(context.Background(), store.AlertFilter{Status: store.StatusResolved})
+	if len(active) != 1 || active[0].Labels["master"] != "m1" || active[0].Severity != "critical" || active[0].Title != "5xx at 30%" ||
+		len(res) != 1 || res[0].Labels["master"] != "m2" {
+		t.Fatalf("active %+v resolved %+v", active, res)
+	}
+	if active[0].Fingerprint != firing.Fingerprint().String() {
+		t.Fatalf("fingerprint %s, Alertmanager's %s", active[0].Fingerprint, firing.Fingerprint())
+	}
+}
+
+func TestAPIv2Alerts(t *testing.T) {
+	rig := newIngestRig(t, nil)
+	body := `[{"labels":{"alertname":"A","master":"m1"},"annotations":{"summary":"s"}},
+	          {"labels":{"alertname":"A","master":"m1"}},
+	          {"labels":{"alertname":"B"},"startsAt":"2026-12-01T10:00:00Z","endsAt":"2026-12-01T09:00:00Z"},
+	          {"labels":{}},
+	          {"labels":{"alertname":"C"},"endsAt":"2020-01-01T00:00:00Z"}]`
+	code, msg := rig.post(t, "/api/v2/alerts", body)
+	if code != http.StatusBadRequest || !strings.Contains(msg, "endsAt 2026-12-01T09:00:00Z is before startsAt") || !strings.Contains(msg, "alert without labels") {
+		t.Fatalf("%d %s", code, msg)
+	}
+	rig.mu.Lock()
+	got := append([]Alert(nil), rig.fwd...)
+	rig.mu.Unlock()
+	if len(got) != 2 || got[0].Labels["alertname"] != "A" || got[1].Labels["alertname"] != "C" || got[0].EndsAt.Sub(got[0].StartsAt) != DefaultResolveTimeout {
+		t.Fatalf("forwarded: %+v", got)
+	}
+	if code, _ := rig.post(t, "/api/v2/alerts", `[{"labels":{"alertname":"D"}}]`); code != http.StatusOK {
+		t.Fatalf("valid batch: %d", code)
+	}
+	for body, want := range map[string]string{
+		`[{"labels":`:                     "invalid JSON body: unexpected EOF",
+		`{"labels":{}}`:                   "cannot unmarshal object",
+		`[` + strings.Repeat(`{"labels":{"alertname":"x"}},`, 4000) + `{}]`: "larger than 65536 bytes",
+	} {
+		code, msg := rig.post(t, "/api/v2/alerts", body)
+		if (code != http.StatusBadRequest && code != http.StatusRequestEntityTooLarge) || !strings.Contains(msg, want) {
+			t.Errorf("%.40s: %d %s", body, code, msg)
+		}
+	}
+	if code, msg := rig.post(t, "/api/v1/webhook/alertmanager", `{"version":"3","alerts":[]}`); code != http.StatusBadRequest || !strings.Contains(msg, "version 4") {
+		t.Errorf("old webhook version: %d %s", code, msg)
+	}
+}
+
+func TestIngestAuthAndBackpressure(t *testing.T) {
+	rig := newIngestRig(t, func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer ok" })
+	if code, _ := rig.post(t, "/api/v2/alerts", `[]`); code != http.StatusUnauthorized {
+		t.Fatalf("without credentials: %d", code)
+	}
+	req, _ := http.NewRequest("POST", rig.srv.URL+"/api/v2/alerts", strings.NewReader(`[{"labels":{"alertname":"A"}}]`))
+	req.Header.Set("Authorization", "Bearer ok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("with credentials: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	// A store that is not keeping up: 503, so the sender retries.
+	rig.rec.setFailing(true)
+	req, _ = http.NewRequest("POST", rig.srv.URL+"/api/v2/alerts", strings.NewReader(`[{"labels":{"alertname":"B"}}]`))
+	req.Header.Set("Authorization", "Bearer ok")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("store failing: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+}
