@@ -125,8 +125,8 @@ func TestAPIv2Alerts(t *testing.T) {
 		t.Fatalf("valid batch: %d", code)
 	}
 	for body, want := range map[string]string{
-		`[{"labels":`:                     "invalid JSON body: unexpected EOF",
-		`{"labels":{}}`:                   "cannot unmarshal object",
+		`[{"labels":`:   "invalid JSON body: unexpected EOF",
+		`{"labels":{}}`: "cannot unmarshal object",
 		`[` + strings.Repeat(`{"labels":{"alertname":"x"}},`, 4000) + `{}]`: "larger than 65536 bytes",
 	} {
 		code, msg := rig.post(t, "/api/v2/alerts", body)
