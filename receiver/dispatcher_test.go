@@ -1,0 +1,208 @@
+package receiver
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/gatewarden/gatewarden/receiver/message"
+	"github.com/gatewarden/gatewarden/store"
+)
+
+// oneRoute groups every alert by alertname for one receiver: the route
+// tree has its own tests; these are about grouping and timing.
+type oneRoute struct{ t Timing }
+
+func (r oneRoute) Receiver() string { return "ops" }
+func (r oneRoute) GroupKey(ls model.LabelSet) string {
+	return "{}:" + r.GroupLabels(ls).String()
+}
+func (r oneRoute) GroupLabels(ls model.LabelSet) model.LabelSet {
+	return model.LabelSet{"alertname": ls["alertname"]}
+}
+func (r oneRoute) Timing() Timing              { return r.t }
+func (r oneRoute) Match(model.LabelSet) []Route { return []Route{r} }
+
+type rig struct {
+	t     *testing.T
+	store *store.Store
+	d     *Dispatcher
+	now   time.Time
+	chans []Target
+}
+
+var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+func newRig(t *testing.T, s *store.Store, timing Timing) *rig {
+	r := &rig{t: t, store: s, now: t0}
+	ctx := context.Background()
+	for _, name := range []string{"ops/webhook/0", "ops/feishu/0"} {
+		c, err := s.CreateChannel(ctx, store.Channel{Name: name, Type: "webhook", Enabled: true})
+		if err != nil {
+			if c, err = channelByName(s, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.chans = append(r.chans, Target{ChannelID: c.ID, Name: name})
+	}
+	r.d = NewDispatcher(DispatcherOptions{Sink: s, Now: func() time.Time { return r.now }})
+	r.d.plan = &Plan{Router: oneRoute{timing}, Targets: func(string) []Target { return r.chans }, Language: "en"}
+	return r
+}
+
+func channelByName(s *store.Store, name string) (store.Channel, error) {
+	cs, err := s.ListChannels(context.Background())
+	for _, c := range cs {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	return store.Channel{}, err
+}
+
+// at advances the clock and flushes what is due.
+func (r *rig) at(d time.Duration) {
+	r.now = t0.Add(d)
+	r.d.flushDue(context.Background())
+}
+
+func (r *rig) add(as ...Alert) { r.d.take(as) }
+
+// outbox returns the messages enqueued for the first channel, oldest first.
+func (r *rig) outbox() []message.Message {
+	r.t.Helper()
+	items, _, err := r.store.ListOutbox(context.Background(), store.OutboxFilter{ChannelID: r.chans[0].ChannelID, Limit: 100})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var out []message.Message
+	for i := len(items) - 1; i >= 0; i-- {
+		var m message.Message
+		if err := json.Unmarshal(items[i].Payload, &m); err != nil {
+			r.t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func firingAlert(name, instance, sev string, start time.Time) Alert {
+	return Alert{Labels: map[string]string{"alertname": name, "instance_id": instance, "severity": sev},
+		Annotations: map[string]string{"summary": name + " " + instance}, StartsAt: start, EndsAt: start.Add(3 * time.Hour)}
+}
+
+func statuses(m message.Message) string {
+	var s []string
+	for _, a := range m.Alerts {
+		s = append(s, a.Labels["instance_id"]+"="+a.Status)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestGroupingAndTiming(t *testing.T) {
+	r := newRig(t, openStore(t), Timing{GroupWait: 30 * time.Second, GroupInterval: 5 * time.Minute, RepeatInterval: time.Hour})
+	r.add(firingAlert("PluginCPUHigh", "i1", "critical", t0), firingAlert("PluginCPUHigh", "i2", "critical", t0))
+	r.at(29 * time.Second)
+	if n := len(r.outbox()); n != 0 {
+		t.Fatalf("before group_wait: %d messages", n)
+	}
+	r.at(30 * time.Second)
+	ms := r.outbox()
+	if len(ms) != 1 || statuses(ms[0]) != "i1=firing,i2=firing" || ms[0].Severity != "critical" || ms[0].GroupKey != `{}:{alertname="PluginCPUHigh"}` ||
+		ms[0].CommonLabels["alertname"] != "PluginCPUHigh" || ms[0].CommonLabels["instance_id"] != "" {
+		t.Fatalf("first flush: %+v", ms)
+	}
+	// Re-posted unchanged: nothing new at the next interval.
+	r.add(firingAlert("PluginCPUHigh", "i1", "critical", t0))
+	r.at(30*time.Second + 5*time.Minute)
+	if n := len(r.outbox()); n != 1 {
+		t.Fatalf("unchanged group notified again: %d", n)
+	}
+	// One resolves: it is told once, then leaves the group.
+	res := firingAlert("PluginCPUHigh", "i2", "critical", t0)
+	res.EndsAt = t0.Add(6 * time.Minute)
+	r.add(res)
+	r.at(30*time.Second + 10*time.Minute)
+	ms = r.outbox()
+	if len(ms) != 2 || statuses(ms[1]) != "i1=firing,i2=resolved" || ms[1].Status != "firing" {
+		t.Fatalf("after a resolution: %v", statuses(ms[len(ms)-1]))
+	}
+	// The repeat interval sends the firing alert again, once.
+	r.at(30*time.Second + 70*time.Minute)
+	r.at(30*time.Second + 75*time.Minute)
+	if ms = r.outbox(); len(ms) != 3 || statuses(ms[2]) != "i1=firing" {
+		t.Fatalf("repeat: %d messages", len(ms))
+	}
+	// Both channels of the receiver got each message.
+	items, total, _ := r.store.ListOutbox(context.Background(), store.OutboxFilter{ChannelID: r.chans[1].ChannelID})
+	if total != 3 || len(items) != 3 {
+		t.Fatalf("second channel: %d", total)
+	}
+}
+
+func TestCooldownSuppressesAndRecords(t *testing.T) {
+	r := newRig(t, openStore(t), Timing{GroupWait: time.Second, GroupInterval: time.Minute, RepeatInterval: 4 * time.Hour, Cooldown: time.Hour})
+	r.add(firingAlert("PluginCPUHigh", "i1", "warning", t0))
+	r.at(time.Second)
+	// It resolves and fires again ten minutes later: a flap, held back.
+	res := firingAlert("PluginCPUHigh", "i1", "warning", t0)
+	res.EndsAt = t0.Add(2 * time.Minute)
+	r.add(res)
+	r.at(3 * time.Minute)
+	r.add(firingAlert("PluginCPUHigh", "i1", "warning", t0.Add(10*time.Minute)))
+	r.at(11 * time.Minute)
+	ms := r.outbox()
+	if len(ms) != 2 || statuses(ms[1]) != "i1=resolved" {
+		t.Fatalf("the resolution passes, the re-fire does not: %d messages, last %s", len(ms), statuses(ms[len(ms)-1]))
+	}
+	hist, _, err := r.store.ListHistory(context.Background(), store.HistoryFilter{Status: store.HistorySuppressed})
+	if err != nil || len(hist) != 2 || !strings.Contains(hist[0].Error, "cooldown: ops|cpu_anomaly|plugin_instance=i1 was notified at 2026-12-01T10:00:01Z; quiet until 2026-12-01T11:00:01Z") {
+		t.Fatalf("suppressions in history: %v %+v", err, hist)
+	}
+	// A change of severity is not held back.
+	r.add(firingAlert("PluginCPUHigh", "i1", "critical", t0.Add(10*time.Minute)))
+	r.at(12 * time.Minute)
+	if ms = r.outbox(); len(ms) != 3 || ms[2].Severity != "critical" {
+		t.Fatalf("severity change: %d messages", len(ms))
+	}
+}
+
+// Two receivers sharing one store see the same alerts: each notification
+// is written once between them.
+func TestSharedStoreEnqueuesOnce(t *testing.T) {
+	s := openStore(t)
+	timing := Timing{GroupWait: time.Second, GroupInterval: time.Minute, RepeatInterval: time.Hour, Cooldown: time.Hour}
+	a, b := newRig(t, s, timing), newRig(t, s, timing)
+	for _, r := range []*rig{a, b} {
+		r.add(firingAlert("GatewayErrorRate", "x", "warning", t0))
+		r.at(time.Second)
+	}
+	if n := len(a.outbox()); n != 1 {
+		t.Fatalf("%d outbox items for one notification", n)
+	}
+}
+
+// An outbox that cannot be written loses nothing: the flush is tried
+// again soon and the alerts are still untold meanwhile.
+func TestEnqueueFailureRetries(t *testing.T) {
+	s := openStore(t)
+	r := newRig(t, s, Timing{GroupWait: time.Second, GroupInterval: 5 * time.Minute, RepeatInterval: time.Hour})
+	r.add(firingAlert("GatewayErrorRate", "x", "warning", t0))
+	r.d.sink = brokenOutbox{s}
+	r.at(time.Second)
+	r.d.sink = s
+	r.at(time.Second + retryFlush)
+	if n := len(r.outbox()); n != 1 {
+		t.Fatalf("after the outbox came back: %d", n)
+	}
+}
+
+type brokenOutbox struct{ *store.Store }
+
+func (brokenOutbox) Enqueue(context.Context, store.OutboxItem) (store.OutboxItem, bool, error) {
+	return store.OutboxItem{}, false, store.ErrUnavailable
+}
