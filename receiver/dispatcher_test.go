@@ -24,7 +24,7 @@ func (r oneRoute) GroupKey(ls model.LabelSet) string {
 func (r oneRoute) GroupLabels(ls model.LabelSet) model.LabelSet {
 	return model.LabelSet{"alertname": ls["alertname"]}
 }
-func (r oneRoute) Timing() Timing              { return r.t }
+func (r oneRoute) Timing() Timing               { return r.t }
 func (r oneRoute) Match(model.LabelSet) []Route { return []Route{r} }
 
 type rig struct {
