@@ -38,6 +38,14 @@ func runContract(t *testing.T, newDB backend) {
 		{"Channels", testChannels},
 		{"SQLLookingInputIsData", testSQLLookingInput},
 		{"ClosedIsUnavailable", testClosedUnavailable},
+		{"SilenceLifecycle", testSilenceLifecycle},
+		{"SilenceListOrder", testSilenceListOrder},
+		{"SilenceValidation", testSilenceValidation},
+		{"CooldownClaim", testCooldownClaim},
+		{"CooldownConcurrent", testCooldownConcurrent},
+		{"OutboxStatsList", testOutboxStatsList},
+		{"MigrateFromV1", testMigrateFromV1},
+		{"ReceiverClosed", testReceiverClosed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
