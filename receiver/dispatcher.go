@@ -63,6 +63,7 @@ type Plan struct {
 	Router  Router
 	Targets func(receiver string) []Target
 	Muters  []Muter
+	Inhibit []Inhibition
 	// Muted reports whether named time intervals mute (or fail to make
 	// active) a route now.
 	Muted       func(t Timing, now time.Time) bool
@@ -87,9 +88,10 @@ type Dispatcher struct {
 	plan *Plan
 
 	// Owned by Run.
-	groups map[string]*group
-	queue  groupQueue
-	alerts map[string]Alert // every known alert, for inhibition and re-routing
+	inhibit inhibitIndex // of the current flush pass, built on first use
+	groups  map[string]*group
+	queue   groupQueue
+	alerts  map[string]Alert // every known alert, for inhibition and re-routing
 
 	m       *dispatchMetrics
 	ngroups atomic.Int64 // for the gauge, read off Run's goroutine
@@ -220,6 +222,7 @@ func labelSet(m map[string]string) model.LabelSet {
 func (d *Dispatcher) flushDue(ctx context.Context) {
 	now := d.now()
 	p := d.currentPlan()
+	d.inhibit = nil
 	for {
 		g, ok := d.queue.popDue(now)
 		if !ok {

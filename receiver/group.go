@@ -90,7 +90,7 @@ func (d *Dispatcher) flush(ctx context.Context, p *Plan, g *group, now time.Time
 			gone = append(gone, fp)
 			continue
 		}
-		if reason := mutedBy(p.Muters, labelSet(a.Labels), now); reason != "" {
+		if reason := d.muted(p, a, fp, now); reason != "" {
 			d.m.suppressed.WithLabelValues(reason).Inc()
 			continue
 		}
@@ -124,10 +124,20 @@ func (d *Dispatcher) flush(ctx context.Context, p *Plan, g *group, now time.Time
 	return true
 }
 
-func mutedBy(ms []Muter, ls model.LabelSet, now time.Time) string {
-	for _, m := range ms {
+// muted says why an alert is held back, "" if it is not.
+func (d *Dispatcher) muted(p *Plan, a Alert, fp string, now time.Time) string {
+	ls := labelSet(a.Labels)
+	for _, m := range p.Muters {
 		if r := m.Mutes(ls, now); r != "" {
 			return r
+		}
+	}
+	if len(p.Inhibit) > 0 {
+		if d.inhibit == nil {
+			d.inhibit = d.buildInhibitIndex(p.Inhibit, now)
+		}
+		if d.inhibit.inhibited(p.Inhibit, ls, fp) {
+			return "inhibited"
 		}
 	}
 	return ""
