@@ -36,7 +36,9 @@ func TestSilencesAPIAndMuting(t *testing.T) {
 	if code != http.StatusOK || id == "" {
 		t.Fatalf("create: %d %v", code, out)
 	}
-	ls := func(inst string) model.LabelSet { return model.LabelSet{"alertname": "PluginCPUHigh", "instance_id": model.LabelValue(inst)} }
+	ls := func(inst string) model.LabelSet {
+		return model.LabelSet{"alertname": "PluginCPUHigh", "instance_id": model.LabelValue(inst)}
+	}
 	if ss.Mutes(ls("i1"), now) != "silenced" || ss.Mutes(ls("i3"), now) != "" {
 		t.Fatal("the silence does not mute what it matches, or mutes more")
 	}
