@@ -33,6 +33,7 @@ func (s *Sim) routes() *http.ServeMux {
 		writeJSON(w, http.StatusOK, map[string][]Throttle{"throttles": s.Throttles()})
 	})
 	mux.HandleFunc("PATCH /internal/gateway/throttle", s.patchThrottle)
+	s.sinks.routes(mux)
 	return mux
 }
 

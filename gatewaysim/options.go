@@ -40,6 +40,10 @@ type Options struct {
 	// matching plugin is answered 501, as by a plugin without the API.
 	ThrottleUnsupported []string
 
+	// SinkSecret is the secret the webhook sink and the Feishu stand-in
+	// check signatures with; empty accepts unsigned deliveries.
+	SinkSecret string
+
 	// Scenarios are started by New, as if POSTed to /sim/scenario.
 	Scenarios []ScenarioRequest
 }

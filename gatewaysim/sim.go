@@ -44,6 +44,8 @@ type Sim struct {
 	// endpoint is non-nil while an outage without a target takes /metrics
 	// down; the scrape path reads it without taking mu.
 	endpoint atomic.Pointer[endpointOutage]
+
+	sinks sinks
 }
 
 type endpointOutage struct {
@@ -99,6 +101,7 @@ func New(opts Options, logger *slog.Logger) (*Sim, error) {
 			return nil, fmt.Errorf("scenario %q: %w", req.Name, err)
 		}
 	}
+	s.sinks = sinks{secret: opts.SinkSecret, now: opts.Now}
 	s.mux = s.routes()
 	return s, nil
 }

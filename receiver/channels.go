@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/alertmanager/template"
@@ -25,6 +26,32 @@ type Integrations struct {
 	Client    *http.Client // for the HTTP integrations; nil uses each one's default
 	// ExternalURL is gatewarden's own URL, for links in test messages.
 	ExternalURL string
+
+	mu         sync.Mutex
+	configured map[string]message.Notifier // by channel name, from the config file
+}
+
+// setConfigured swaps the integrations built from the config file.
+func (in *Integrations) setConfigured(m map[string]message.Notifier, tmpl *templates.Templates) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.configured, in.Templates = m, tmpl
+}
+
+// configuredNotifier resolves a channel row that stands for a configured
+// integration.
+func (in *Integrations) configuredNotifier(cfg json.RawMessage) (message.Notifier, bool, error) {
+	var ref configRef
+	if json.Unmarshal(cfg, &ref) != nil || ref.ConfigRef == "" {
+		return nil, false, nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	n, ok := in.configured[ref.ConfigRef]
+	if !ok {
+		return nil, true, fmt.Errorf("channel %s is no longer in the configuration", ref.ConfigRef)
+	}
+	return n, true, nil
 }
 
 // validator is what every integration's config offers.
@@ -62,6 +89,9 @@ func (in *Integrations) Validate(typ string, cfg json.RawMessage) error {
 
 // Notifier builds the integration of a channel.
 func (in *Integrations) Notifier(typ string, cfg json.RawMessage) (message.Notifier, error) {
+	if n, ok, err := in.configuredNotifier(cfg); ok {
+		return n, err
+	}
 	v, err := decodeConfig(typ, cfg)
 	if err != nil {
 		return nil, err
@@ -69,7 +99,9 @@ func (in *Integrations) Notifier(typ string, cfg json.RawMessage) (message.Notif
 	if err := v.Validate(); err != nil {
 		return nil, err
 	}
+	in.mu.Lock()
 	tmpl := in.Templates
+	in.mu.Unlock()
 	if tmpl == nil {
 		tmpl = templates.Default()
 	}

@@ -53,6 +53,8 @@ func runMain(args []string) error {
 		PlaceHolder("GLOB").StringsVar(&opts.ThrottleUnsupported)
 	scenarios := app.Flag("scenario", `Scenario to start: a name, or JSON as POST /sim/scenario takes, e.g. '{"name":"error-burst","target":{"master":"m1"}}' (repeatable).`).
 		PlaceHolder("NAME|JSON").Strings()
+	app.Flag("sink-secret", "Secret the webhook sink (/sim/webhook) and the Feishu stand-in (/sim/feishu/{token}) check signatures with; empty accepts unsigned deliveries.").
+		StringVar(&opts.SinkSecret)
 	listen := app.Flag("web.listen-address", "Address to serve /metrics and the APIs on.").Default("127.0.0.1:9300").String()
 	logConfig := &promslog.Config{}
 	flag.AddFlags(app, logConfig)
