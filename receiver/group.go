@@ -78,7 +78,8 @@ func (d *Dispatcher) flush(ctx context.Context, p *Plan, g *group, now time.Time
 		return true
 	}
 	var firing, resolved []Alert
-	var gone []string // resolved alerts that leave the group once this flush is written
+	var gone []string          // resolved alerts that leave the group once this flush is written
+	fresh := map[string]bool{} // firing alerts the receiver has not been told of as they are
 	changed := false
 	for fp, a := range g.alerts {
 		s, told := g.sent[fp]
@@ -96,12 +97,14 @@ func (d *Dispatcher) flush(ctx context.Context, p *Plan, g *group, now time.Time
 		}
 		firing = append(firing, a)
 		if !told || s.resolved || s.severity != severity(a.Labels) {
-			changed = true
+			changed, fresh[fp] = true, true
 		}
 	}
 	repeat := len(firing) > 0 && !g.lastSent.IsZero() && now.Sub(g.lastSent) >= g.timing.RepeatInterval
 	if changed || repeat {
-		firing = d.cooldown(ctx, p, g, firing, now)
+		// A repeat is news again for every firing alert; otherwise only
+		// what is fresh answers to the cooldown.
+		firing = d.cooldown(ctx, p, g, firing, now, func(fp string) bool { return !changed || fresh[fp] })
 		if len(firing)+len(resolved) > 0 {
 			epoch := ""
 			if !changed {
@@ -143,11 +146,16 @@ func (d *Dispatcher) muted(p *Plan, a Alert, fp string, now time.Time) string {
 	return ""
 }
 
-// cooldownKey is the (alert type, target) of an alert, per receiver.
+// cooldownKey is the (alert type, target) of an alert, per receiver. A
+// stepped threshold's step belongs to the target: each budget step crossed
+// is news of its own, not a repeat of the last.
 func cooldownKey(receiver string, a Alert) string {
 	target := a.Fingerprint()
 	if rid, rtype, _ := related(a.Labels); rid != "" {
 		target = rtype + "=" + rid
+	}
+	if step := a.Labels["step"]; step != "" {
+		target += "/step=" + step
 	}
 	return receiver + "|" + alertType(a.Labels) + "|" + target
 }
@@ -157,12 +165,16 @@ func cooldownKey(receiver string, a Alert) string {
 // severity change passes (the store compares severities); resolutions are
 // never held back. A store that cannot answer lets the alert through:
 // a duplicate beats a lost notification.
-func (d *Dispatcher) cooldown(ctx context.Context, p *Plan, g *group, firing []Alert, now time.Time) []Alert {
+func (d *Dispatcher) cooldown(ctx context.Context, p *Plan, g *group, firing []Alert, now time.Time, subject func(fp string) bool) []Alert {
 	if g.timing.Cooldown <= 0 {
 		return firing
 	}
 	out := firing[:0]
 	for _, a := range firing {
+		if !subject(a.Fingerprint()) {
+			out = append(out, a)
+			continue
+		}
 		key := cooldownKey(g.receiver, a)
 		ok, last, err := d.sink.ClaimCooldown(ctx, key, severity(a.Labels), g.timing.Cooldown, now)
 		if err != nil {

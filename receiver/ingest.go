@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,14 +26,29 @@ type Ingest struct {
 	forward        func([]Alert)
 	log            *slog.Logger
 	now            func() time.Time
-	maxBody        int64
 	resolveTimeout time.Duration
-	// allows authenticates a request; nil lets every request in.
-	allows func(*http.Request) bool
+	settings       atomic.Pointer[ingestSettings]
 
 	received *prometheus.CounterVec
 	invalid  *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+}
+
+// ingestSettings follow reloads.
+type ingestSettings struct {
+	enabled bool
+	maxBody int64
+	// allows authenticates a request; nil lets every request in.
+	allows func(*http.Request) bool
+}
+
+// Configure applies a (re)loaded receiver section: whether ingest is on at
+// all, who may post, and the body limit.
+func (in *Ingest) Configure(enabled bool, allows func(*http.Request) bool, maxBody int64) {
+	if maxBody <= 0 {
+		maxBody = 16 << 20
+	}
+	in.settings.Store(&ingestSettings{enabled: enabled, maxBody: maxBody, allows: allows})
 }
 
 // IngestOptions configure NewIngest.
@@ -50,16 +66,13 @@ type IngestOptions struct {
 
 // NewIngest returns the ingest endpoints.
 func NewIngest(o IngestOptions) *Ingest {
-	in := &Ingest{rec: o.Recorder, forward: o.Forward, log: o.Logger, now: o.Now, maxBody: o.MaxBodySize,
-		resolveTimeout: o.ResolveTimeout, allows: o.Allows}
+	in := &Ingest{rec: o.Recorder, forward: o.Forward, log: o.Logger, now: o.Now, resolveTimeout: o.ResolveTimeout}
+	in.Configure(true, o.Allows, o.MaxBodySize)
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
 	if in.now == nil {
 		in.now = time.Now
-	}
-	if in.maxBody <= 0 {
-		in.maxBody = 16 << 20
 	}
 	if in.resolveTimeout <= 0 {
 		in.resolveTimeout = DefaultResolveTimeout
@@ -100,12 +113,17 @@ func (in *Ingest) handle(api string, dec decoder) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		defer func() { in.duration.WithLabelValues(api).Observe(time.Since(start).Seconds()) }()
-		if in.allows != nil && !in.allows(r) {
+		set := in.settings.Load()
+		if !set.enabled {
+			ingestError(w, http.StatusNotFound, "no receiver is configured: add a receiver section to gatewarden.yml")
+			return
+		}
+		if set.allows != nil && !set.allows(r) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gatewarden", Bearer realm="gatewarden"`)
 			ingestError(w, http.StatusUnauthorized, "credentials required")
 			return
 		}
-		d := json.NewDecoder(http.MaxBytesReader(w, r.Body, in.maxBody))
+		d := json.NewDecoder(http.MaxBytesReader(w, r.Body, set.maxBody))
 		alerts, invalid, err := dec(d, in.now())
 		var mbe *http.MaxBytesError
 		switch {
