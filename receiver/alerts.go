@@ -97,12 +97,13 @@ func (a *Alert) ToStore(now time.Time) store.Alert {
 		msg = a.Annotations["summary"]
 	}
 	relID, relType, relName := related(a.Labels)
+	// No start time here: created_at keeps the first sighting, and a
+	// sender that leaves startsAt out posts a new one every time.
 	meta, _ := json.Marshal(struct {
 		Alertname    string            `json:"alertname,omitempty"`
 		Annotations  map[string]string `json:"annotations,omitempty"`
-		StartsAt     time.Time         `json:"startsAt,omitzero"`
 		GeneratorURL string            `json:"generatorURL,omitempty"`
-	}{a.Labels[model.AlertNameLabel], a.Annotations, a.StartsAt, a.GeneratorURL})
+	}{a.Labels[model.AlertNameLabel], a.Annotations, a.GeneratorURL})
 	out := store.Alert{
 		Fingerprint: a.Fingerprint(), Type: alertType(a.Labels), Severity: severity(a.Labels),
 		Status: store.StatusActive, Title: title, Message: msg,

@@ -3,6 +3,7 @@ package receiver
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -46,6 +47,10 @@ type Recorder struct {
 
 	mu      sync.Mutex
 	pending map[string]store.Alert
+	// written is a digest of what the store holds per fingerprint: a
+	// sender re-posting an unchanged alert (every Prometheus and
+	// Alertmanager does, every minute or faster) costs no write.
+	written map[string]uint64
 	failing bool // the last flush failed
 	wake    chan struct{}
 
@@ -61,7 +66,7 @@ func NewRecorder(s Upserter, limit int, logger *slog.Logger, reg prometheus.Regi
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{store: s, log: logger, now: time.Now, limit: limit, pending: map[string]store.Alert{}, wake: make(chan struct{}, 1)}
+	r := &Recorder{store: s, log: logger, now: time.Now, limit: limit, pending: map[string]store.Alert{}, written: map[string]uint64{}, wake: make(chan struct{}, 1)}
 	r.failures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatewarden_alert_record_failures_total",
 		Help: "Flushes of alerts to the store that failed and will be retried.",
@@ -100,6 +105,14 @@ func (r *Recorder) Record(alerts []Alert, force bool) error {
 	}
 	for i := range alerts {
 		a := alerts[i].ToStore(now)
+		// Expiry to the next whole minute: a re-post that only moves
+		// endsAt a little changes nothing the store must hear of.
+		if !a.ExpiresAt.IsZero() {
+			a.ExpiresAt = a.ExpiresAt.Truncate(time.Minute).Add(time.Minute)
+		}
+		if _, waiting := r.pending[a.Fingerprint]; !waiting && r.written[a.Fingerprint] == digest(&a) {
+			continue
+		}
 		if old, ok := r.pending[a.Fingerprint]; ok && old.CreatedAt.Before(a.CreatedAt) {
 			a.CreatedAt = old.CreatedAt // the first sighting stays the first
 		}
@@ -126,6 +139,34 @@ func (r *Recorder) take(n int) []store.Alert {
 		delete(r.pending, fp)
 	}
 	return out
+}
+
+// digest is what a write of a would change.
+func digest(a *store.Alert) uint64 {
+	h := fnv.New64a()
+	for _, s := range []string{a.Status, a.Severity, a.Type, a.Title, a.Message, a.RelatedID, a.RelatedType, a.RelatedName,
+		a.ExpiresAt.String(), a.ResolvedAt.String(), string(a.Metadata)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return h.Sum64() | 1 // never 0, which means "not written"
+}
+
+// markWritten remembers what a successful flush stored; resolved alerts
+// are forgotten, so the map holds about the active alerts.
+func (r *Recorder) markWritten(b []store.Alert) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.written) > 4*r.limit {
+		clear(r.written) // a bound, not a cache policy: the cost is one more write each
+	}
+	for i := range b {
+		if b[i].Status == store.StatusResolved {
+			delete(r.written, b[i].Fingerprint)
+			continue
+		}
+		r.written[b[i].Fingerprint] = digest(&b[i])
+	}
 }
 
 // putBack returns a failed batch, unless a newer update arrived meanwhile.
@@ -198,6 +239,7 @@ func (r *Recorder) flush(ctx context.Context) error {
 			r.setFailing(true)
 			return err
 		}
+		r.markWritten(b)
 		r.recorded.Add(float64(len(b)))
 	}
 }

@@ -11,7 +11,13 @@ import (
 	"github.com/gatewarden/gatewarden/store"
 )
 
-func openStore(t *testing.T) *store.Store {
+func openStore(t *testing.T) *store.Store { return openStoreB(t) }
+
+func storeChannel(name string) store.Channel {
+	return store.Channel{Name: name, Type: "webhook", Enabled: true}
+}
+
+func openStoreB(t testing.TB) *store.Store {
 	t.Helper()
 	s, err := store.Open(context.Background(), store.Options{Path: t.TempDir()})
 	if err != nil {
