@@ -32,6 +32,7 @@ func (c *Config) applyDefaults() {
 		c.Storage.Retention = Duration(DefaultRetention)
 	}
 	c.API.applyDefaults()
+	c.Receiver.applyDefaults()
 	for _, sc := range c.ScrapeConfigs {
 		if sc == nil {
 			continue
@@ -74,6 +75,7 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	c.Alerting.resolvePaths(join)
 	c.API.resolvePaths(join)
+	c.Receiver.resolvePaths(join)
 	join(&c.Storage.DatabaseURLFile)
 	for _, sc := range c.ScrapeConfigs {
 		if sc == nil {
@@ -106,6 +108,7 @@ func (c *Config) validate() []yamlfile.PathError {
 	errs = append(errs, c.Alerting.validate("alerting")...)
 	errs = append(errs, c.API.validate("api")...)
 	errs = append(errs, c.Storage.validate("storage")...)
+	errs = append(errs, c.Receiver.validate("receiver")...)
 	jobs := map[string]bool{}
 	for i, sc := range c.ScrapeConfigs {
 		at := func(p ...any) []any { return append([]any{"scrape_configs", i}, p...) }
