@@ -26,6 +26,9 @@ type Timing struct {
 
 // Route is what the dispatcher needs of a route an alert matched.
 type Route interface {
+	// ID tells apart routes whose keys are equal (siblings with the same
+	// matchers): each route has groups of its own, as in Alertmanager.
+	ID() string
 	Receiver() string
 	GroupKey(model.LabelSet) string
 	GroupLabels(model.LabelSet) model.LabelSet
@@ -193,11 +196,11 @@ func (d *Dispatcher) take(batch []Alert) {
 func (d *Dispatcher) route(p *Plan, a Alert, sent map[string]sentState) {
 	ls := labelSet(a.Labels)
 	for _, r := range p.Router.Match(ls) {
-		key := r.Receiver() + "\x00" + r.GroupKey(ls)
+		key := r.ID() + "\x00" + r.GroupKey(ls)
 		g := d.groups[key]
 		if g == nil {
 			t := r.Timing()
-			g = &group{key: r.GroupKey(ls), receiver: r.Receiver(), labels: r.GroupLabels(ls), timing: t,
+			g = &group{key: r.GroupKey(ls), routeID: r.ID(), receiver: r.Receiver(), labels: r.GroupLabels(ls), timing: t,
 				alerts: map[string]Alert{}, sent: map[string]sentState{}, next: d.now().Add(t.GroupWait)}
 			d.groups[key] = g
 			heap.Push(&d.queue, g)
@@ -228,12 +231,13 @@ func (d *Dispatcher) flushDue(ctx context.Context) {
 		if !ok {
 			return
 		}
+		gkey := g.routeID + "\x00" + g.key
 		g.next = now.Add(g.timing.GroupInterval)
 		if p != nil && !d.flush(ctx, p, g, now) {
 			g.next = now.Add(min(g.timing.GroupInterval, retryFlush))
 		}
 		if len(g.alerts) == 0 {
-			delete(d.groups, g.receiver+"\x00"+g.key)
+			delete(d.groups, gkey)
 			continue
 		}
 		heap.Push(&d.queue, g)

@@ -17,6 +17,7 @@ import (
 // tree has its own tests; these are about grouping and timing.
 type oneRoute struct{ t Timing }
 
+func (r oneRoute) ID() string       { return "{}" }
 func (r oneRoute) Receiver() string { return "ops" }
 func (r oneRoute) GroupKey(ls model.LabelSet) string {
 	return "{}:" + r.GroupLabels(ls).String()

@@ -23,6 +23,7 @@ import (
 // with the same group labels, notified together.
 type group struct {
 	key      string
+	routeID  string
 	receiver string
 	labels   model.LabelSet
 	timing   Timing

@@ -46,7 +46,9 @@ func integrations(r *config.Receiver) []integration {
 	var out []integration
 	for i, c := range r.WebhookConfigs {
 		out = append(out, integration{fmt.Sprintf("%s/webhook/%d", r.Name, i), "webhook",
-			func(t *templates.Templates, in *Integrations) (message.Notifier, error) { return webhook.New(c, t, in.Client) }})
+			func(t *templates.Templates, in *Integrations) (message.Notifier, error) {
+				return webhook.New(c, t, in.Client)
+			}})
 	}
 	for i, c := range r.EmailConfigs {
 		out = append(out, integration{fmt.Sprintf("%s/email/%d", r.Name, i), "email",
@@ -54,7 +56,9 @@ func integrations(r *config.Receiver) []integration {
 	}
 	for i, c := range r.FeishuConfigs {
 		out = append(out, integration{fmt.Sprintf("%s/feishu/%d", r.Name, i), "feishu",
-			func(t *templates.Templates, in *Integrations) (message.Notifier, error) { return feishu.New(c, t, in.Client) }})
+			func(t *templates.Templates, in *Integrations) (message.Notifier, error) {
+				return feishu.New(c, t, in.Client)
+			}})
 	}
 	return out
 }
