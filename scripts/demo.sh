@@ -29,7 +29,7 @@ for port in 9095 9300; do
 	fi
 done
 
-"$BIN/gatewaysim" --web.listen-address=127.0.0.1:9300 --log.level=warn >"$work/gatewaysim.log" 2>&1 &
+"$BIN/gatewaysim" --web.listen-address=127.0.0.1:9300 --sink-secret="$(cat examples/demo-sink.secret)" --log.level=warn >"$work/gatewaysim.log" 2>&1 &
 pids+=($!)
 "$BIN/gatewarden" --config.file=examples/demo.yml --storage.path="$work/data" \
 	--web.listen-address=127.0.0.1:9095 >"$work/gatewarden.log" 2>&1 &
@@ -52,6 +52,25 @@ query() {
 	bold "$1"
 	echo "  PromQL: $2"
 	"$BIN/gatewardenctl" query instant "$GW" "$2" | sed 's/^/  /'
+}
+
+# notifications summarises gatewaysim's /sim/notifications, one line each.
+notifications() {
+	tr '{' '\n' | sed -n 's/.*"sink":"\([a-z]*\)","receivedAt":"[^T]*T\([0-9:]*\)[^"]*","verified":\(true\|false\).*/\2 \1 verified=\3/p'
+}
+
+# history counts delivery history entries by status.
+history() {
+	tr '{' '\n' | sed -n 's/.*"status":"\(sent\|failed\|suppressed\)".*/\1/p' | sort | uniq -c | sed 's/^ *//'
+	echo "suppressed: $(curl -sf "$GW/admin/alert-history?status=suppressed&limit=1" | sed -n 's/.*"error":"\([^"]*\)".*/\1/p')"
+}
+
+# flap posts one state of a demo alert, as Prometheus or Alertmanager would.
+flap() {
+	local ends=""
+	[[ $1 == resolved ]] && ends=',"endsAt":"'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'"'
+	curl -sf -X POST "$GW/api/v2/alerts" -H 'Content-Type: application/json' \
+		-d '[{"labels":{"alertname":"DemoFlapping","master":"m3","severity":"warning","type":"error_spike"},"annotations":{"summary":"A flapping demo alert ('"$1"')"}'"$ends"'}]'
 }
 
 # scenario starts one and prints its id, for stopping it later.
@@ -81,6 +100,20 @@ while ((SECONDS < end)); do
 	bold "The same alerts in gatewarden's store, through the admin API ($GW/admin/alerts)"
 	"$BIN/gatewardenctl" admin --server "$GW" stats | sed 's/^/  /'
 	"$BIN/gatewardenctl" admin --server "$GW" alerts --status active | head -8 | sed 's/^/  /'
+	bold "Notifications delivered to gatewaysim's webhook sink and Feishu stand-in (signatures checked)"
+	curl -sf "$SIM/sim/notifications" | notifications | tail -6 | sed 's/^/  /'
+	bold "Delivery history (sent, failed, suppressed by the cooldown)"
+	curl -sf "$GW/admin/alert-history?limit=200" | history | sed 's/^/  /'
+	if ((round == 2)); then
+		bold "Posting a flapping alert to /api/v2/alerts: fire, resolve, fire again — the re-fire is held back by the 1h cooldown"
+		flap firing
+	fi
+	if ((round == 3)); then
+		flap resolved
+	fi
+	if ((round == 4)); then
+		flap firing
+	fi
 	if ((round == 3)); then
 		cpu_alert=$("$BIN/gatewardenctl" admin --server "$GW" alerts --status active | awk '$4 == "cpu_anomaly" {print $1; exit}')
 		if [[ -n "$cpu_alert" ]]; then

@@ -23,6 +23,11 @@ func simTarget(t *testing.T, scenarios ...gatewaysim.ScenarioRequest) (*gateways
 	t.Helper()
 	o := gatewaysim.DefaultOptions()
 	o.Tick, o.BurstsPerHour, o.Scenarios = 200*time.Millisecond, 0, scenarios
+	return simTargetWith(t, o)
+}
+
+func simTargetWith(t *testing.T, o gatewaysim.Options) (*gatewaysim.Sim, string) {
+	t.Helper()
 	sim, err := gatewaysim.New(o, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -133,8 +133,9 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		logger.Warn("loading threshold overrides failed; rules use their own thresholds until the store answers", "err", err)
 	}
 	recorder := receiver.NewRecorder(sql, 200_000, logger.With("component", "recorder"), reg)
+	rcv := newReceiverParts(sql, recorder, reg, logger)
 	admin := api.New(api.Options{
-		Store: sql, Overrides: thresholds, Channels: &receiver.Integrations{},
+		Store: sql, Overrides: thresholds, Channels: rcv.integrations,
 		Logger: logger.With("component", "api"), Registerer: reg,
 	})
 
@@ -144,7 +145,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	notifyOpts.Registerer, notifyOpts.Logger = reg, logger.With("component", "notifier")
 	alertmanagers := notifier.New(notifyOpts)
 	evals := evaluator.NewManager(evaluator.Options{
-		Queryable: db, Appendable: db, Engine: engine, Notify: sendTo(alertmanagers, recorder),
+		Queryable: db, Appendable: db, Engine: engine, Notify: sendTo(alertmanagers, recorder, rcv.dispatcher),
 		Registerer: reg, Logger: logger.With("component", "evaluator"),
 		SnapshotFile: filepath.Join(f.storagePath, "rules.snapshot"),
 		Thresholds:   thresholds,
@@ -159,6 +160,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		applier{"collector", scrapes.ApplyConfig},
 		applier{"notifier", alertmanagers.ApplyConfig},
 		applier{"runtime", applyRuntime},
+		applier{"receiver", rcv.apply},
 		applier{"api", admin.ApplyConfig},
 		applier{"storage", keepDatabase(cfg.Storage.Database(), logger)},
 	)
@@ -177,6 +179,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	}).Register(api)
 	h.mux.Handle("/api/", gzipped(api))
 	admin.Register(h.mux)
+	rcv.register(h.mux)
 	ready.Store(true)
 
 	var g run.Group
@@ -200,6 +203,18 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	{
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return thresholds.Run(ctx, overridesRefresh) }, func(error) { cancel() })
+	}
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return rcv.dispatcher.Run(ctx) }, func(error) { cancel() })
+	}
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return rcv.delivery.Run(ctx) }, func(error) { cancel() })
+	}
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return rcv.silences.Run(ctx, silencesRefresh) }, func(error) { cancel() })
 	}
 	{
 		stop := make(chan struct{})
@@ -260,7 +275,7 @@ const overridesRefresh = 30 * time.Second
 // sendTo hands the evaluator's alerts to the Alertmanager notifier and to
 // the store in Alertmanager's alert model: EndsAt is the resolution, or how
 // long a firing alert stays valid without a re-send.
-func sendTo(n *notifier.Manager, r *receiver.Recorder) func(context.Context, []*evaluator.Alert) {
+func sendTo(n *notifier.Manager, r *receiver.Recorder, d *receiver.Dispatcher) func(context.Context, []*evaluator.Alert) {
 	return func(_ context.Context, alerts []*evaluator.Alert) {
 		out := make([]*notifier.Alert, 0, len(alerts))
 		rec := make([]receiver.Alert, 0, len(alerts))
@@ -274,6 +289,7 @@ func sendTo(n *notifier.Manager, r *receiver.Recorder) func(context.Context, []*
 		}
 		n.Send(out...)
 		_ = r.Record(rec, true)
+		d.Add(rec)
 	}
 }
 

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatewarden/gatewarden/config"
+	"github.com/gatewarden/gatewarden/receiver"
+	"github.com/gatewarden/gatewarden/receiver/delivery"
+	"github.com/gatewarden/gatewarden/receiver/route"
+	"github.com/gatewarden/gatewarden/store"
+)
+
+// silencesRefresh is how soon a silence made through another gatewarden
+// sharing the store applies here.
+const silencesRefresh = 10 * time.Second
+
+// receiverParts are the receiver's stages: ingest → recorder and
+// dispatcher → outbox → delivery. They always run; without a receiver
+// section ingest answers 404 and the dispatcher has no plan.
+type receiverParts struct {
+	store        *store.Store
+	integrations *receiver.Integrations
+	silences     *receiver.Silences
+	dispatcher   *receiver.Dispatcher
+	delivery     *delivery.Worker
+	ingest       *receiver.Ingest
+	recorder     *receiver.Recorder
+	log          *slog.Logger
+}
+
+func newReceiverParts(st *store.Store, rec *receiver.Recorder, reg prometheus.Registerer, logger *slog.Logger) *receiverParts {
+	p := &receiverParts{store: st, integrations: &receiver.Integrations{}, silences: receiver.NewSilences(st, logger.With("component", "silences")),
+		recorder: rec, log: logger.With("component", "receiver")}
+	p.delivery = delivery.New(delivery.Options{
+		Store: st, Builder: p.integrations, Logger: logger.With("component", "delivery"), Registerer: reg,
+		OnFailing: p.channelFailing, OnRecovered: p.channelRecovered,
+	})
+	p.dispatcher = receiver.NewDispatcher(receiver.DispatcherOptions{Sink: st, Wake: p.delivery.Wake, Logger: p.log, Registerer: reg})
+	p.ingest = receiver.NewIngest(receiver.IngestOptions{Recorder: rec, Forward: p.dispatcher.Add, Logger: p.log, Registerer: reg})
+	p.ingest.Configure(false, nil, 0)
+	if reg != nil {
+		reg.MustRegister(outboxCollector{st})
+	}
+	return p
+}
+
+// outboxCollector reports the outbox backlog at scrape time from the store
+// (one indexed query), so it counts every receiver sharing the store.
+type outboxCollector struct{ st *store.Store }
+
+var (
+	outboxPendingDesc = prometheus.NewDesc("gatewarden_outbox_pending", "Notifications in the outbox waiting to be sent.", nil, nil)
+	outboxFailedDesc  = prometheus.NewDesc("gatewarden_outbox_failed", "Notifications in the outbox given up on.", nil, nil)
+	outboxOldestDesc  = prometheus.NewDesc("gatewarden_outbox_oldest_pending_timestamp_seconds", "When the oldest waiting notification was enqueued; 0 when none waits.", nil, nil)
+)
+
+func (outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- outboxPendingDesc
+	ch <- outboxFailedDesc
+	ch <- outboxOldestDesc
+}
+
+func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	pending, _, failed, oldest, err := c.st.OutboxStats(ctx)
+	if err != nil {
+		return // absent while the store is down; failing the scrape would hide every other metric
+	}
+	ts := 0.0
+	if !oldest.IsZero() {
+		ts = float64(oldest.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(pending))
+	ch <- prometheus.MustNewConstMetric(outboxFailedDesc, prometheus.GaugeValue, float64(failed))
+	ch <- prometheus.MustNewConstMetric(outboxOldestDesc, prometheus.GaugeValue, ts)
+}
+
+func (p *receiverParts) register(mux *http.ServeMux) {
+	p.ingest.Register(mux)
+	p.silences.Register(mux)
+}
+
+// apply builds the plan of a (re)loaded receiver section; a failure keeps
+// the running one.
+func (p *receiverParts) apply(cfg *config.Config) error {
+	rc := cfg.Receiver
+	if rc == nil {
+		p.ingest.Configure(false, nil, 0)
+		p.dispatcher.ApplyPlan(nil)
+		return nil
+	}
+	tree, err := route.New(rc.Route, time.Duration(rc.Cooldown))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	plan, err := receiver.BuildPlan(ctx, rc, receiver.NewTree(tree), p.store, p.integrations, []receiver.Muter{p.silences})
+	if err != nil {
+		return err
+	}
+	var allows func(*http.Request) bool
+	if rc.Auth != nil {
+		allows = rc.Auth.Allows
+	}
+	p.integrations.ExternalURL = rc.ExternalURL
+	p.ingest.Configure(true, allows, int64(rc.MaxBodySize))
+	p.dispatcher.ApplyPlan(plan)
+	return nil
+}
+
+// channelFailing raises an alert about a channel that keeps failing; the
+// dispatcher never sends it to that channel.
+func (p *receiverParts) channelFailing(ch store.Channel, consecutive int, lastErr error) {
+	p.log.Warn("a notification channel keeps failing", "channel", ch.Name, "consecutive_failures", consecutive, "err", lastErr)
+	p.channelAlert(ch, time.Now().Add(24*time.Hour), lastErr.Error())
+}
+
+func (p *receiverParts) channelRecovered(ch store.Channel) {
+	p.channelAlert(ch, time.Now(), "")
+}
+
+func (p *receiverParts) channelAlert(ch store.Channel, ends time.Time, why string) {
+	a := receiver.Alert{
+		Labels: map[string]string{"alertname": receiver.ChannelFailingAlert, "channel": ch.Name, "channel_type": ch.Type,
+			"severity": "critical", "type": "channel_failing"},
+		Annotations: map[string]string{"summary": "Notifications to channel " + ch.Name + " keep failing.", "description": why},
+		StartsAt:    time.Now(), EndsAt: ends,
+	}
+	_ = p.recorder.Record([]receiver.Alert{a}, true)
+	p.dispatcher.Add([]receiver.Alert{a})
+}
