@@ -94,7 +94,7 @@ type Dispatcher struct {
 	inhibit inhibitIndex // of the current flush pass, built on first use
 	groups  map[string]*group
 	queue   groupQueue
-	alerts  map[string]Alert // every known alert, for inhibition and re-routing
+	alerts  map[string]*held // every known alert, for inhibition
 
 	m       *dispatchMetrics
 	ngroups atomic.Int64 // for the gauge, read off Run's goroutine
@@ -113,7 +113,7 @@ type DispatcherOptions struct {
 // NewDispatcher returns a dispatcher without a plan; ApplyPlan gives it one.
 func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	d := &Dispatcher{sink: o.Sink, wake: o.Wake, log: o.Logger, now: o.Now, in: make(chan []Alert, 4096),
-		groups: map[string]*group{}, alerts: map[string]Alert{}}
+		groups: map[string]*group{}, alerts: map[string]*held{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -181,32 +181,33 @@ func (d *Dispatcher) take(batch []Alert) {
 		old := d.groups
 		d.groups, d.queue = map[string]*group{}, nil
 		for _, g := range old {
-			for _, a := range g.alerts {
-				d.route(p, a, g.sent)
+			for _, h := range g.alerts {
+				d.route(p, h, g.sent)
 			}
 		}
 		return
 	}
 	for _, a := range batch {
-		d.alerts[a.Fingerprint()] = a
-		d.route(p, a, nil)
+		h := newHeld(a)
+		d.alerts[h.fp] = h
+		d.route(p, h, nil)
 	}
 }
 
-func (d *Dispatcher) route(p *Plan, a Alert, sent map[string]sentState) {
-	ls := labelSet(a.Labels)
+func (d *Dispatcher) route(p *Plan, h *held, sent map[string]sentState) {
+	ls := h.labelSet()
 	for _, r := range p.Router.Match(ls) {
 		key := r.ID() + "\x00" + r.GroupKey(ls)
 		g := d.groups[key]
 		if g == nil {
 			t := r.Timing()
 			g = &group{key: r.GroupKey(ls), routeID: r.ID(), receiver: r.Receiver(), labels: r.GroupLabels(ls), timing: t,
-				alerts: map[string]Alert{}, sent: map[string]sentState{}, next: d.now().Add(t.GroupWait)}
+				alerts: map[string]*held{}, sent: map[string]sentState{}, next: d.now().Add(t.GroupWait)}
 			d.groups[key] = g
 			heap.Push(&d.queue, g)
 		}
-		fp := a.Fingerprint()
-		g.alerts[fp] = a
+		fp := h.fp
+		g.alerts[fp] = h
 		if s, ok := sent[fp]; ok {
 			g.sent[fp] = s // a reload does not forget what was told
 		}

@@ -27,7 +27,7 @@ type group struct {
 	receiver string
 	labels   model.LabelSet
 	timing   Timing
-	alerts   map[string]Alert
+	alerts   map[string]*held
 	// sent is what the receiver was last told of each alert.
 	sent     map[string]sentState
 	lastSent time.Time
@@ -82,7 +82,8 @@ func (d *Dispatcher) flush(ctx context.Context, p *Plan, g *group, now time.Time
 	var gone []string          // resolved alerts that leave the group once this flush is written
 	fresh := map[string]bool{} // firing alerts the receiver has not been told of as they are
 	changed := false
-	for fp, a := range g.alerts {
+	for fp, h := range g.alerts {
+		a := h.alert()
 		s, told := g.sent[fp]
 		if !a.EndsAt.After(now) {
 			if told && !s.resolved {

@@ -36,11 +36,11 @@ func (d *Dispatcher) buildInhibitIndex(rules []Inhibition, now time.Time) inhibi
 	for i := range idx {
 		idx[i] = map[string]string{}
 	}
-	for fp, a := range d.alerts {
-		if !a.EndsAt.After(now) {
+	for fp, h := range d.alerts {
+		if !h.endsAt.After(now) {
 			continue
 		}
-		ls := labelSet(a.Labels)
+		ls := h.labelSet()
 		for i, r := range rules {
 			if r.Source.Matches(ls) {
 				k := equalKey(r.Equal, ls)
