@@ -82,6 +82,19 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		versioncollector.NewCollector("gatewarden"),
 	)
 
+	// Signals are caught before anything else: SIGHUP must not kill the
+	// process while the WAL replays; the reload actor handles the signals
+	// that arrive meanwhile.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	// Likewise SIGTERM: caught from the start, so a stop during the WAL
+	// replay waits for it and then shuts down cleanly instead of killing
+	// the process halfway through opening its stores.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(term)
+
 	// The listener comes first so /-/healthy and /-/ready answer while the
 	// WAL replays, which can take a while on a large store.
 	var ready atomic.Bool
@@ -95,11 +108,6 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		_ = srv.Shutdown(ctx)
 	}
 
-	// SIGHUP must not kill the process while the WAL replays; the reload
-	// actor handles the signals that arrive meanwhile.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	// The first load fails the start: there is no running config to keep.
 	cfg, err := config.LoadFile(f.configFile)
@@ -183,7 +191,17 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	ready.Store(true)
 
 	var g run.Group
-	g.Add(run.SignalHandler(context.Background(), os.Interrupt, syscall.SIGTERM))
+	{
+		stop := make(chan struct{})
+		g.Add(func() error {
+			select {
+			case sig := <-term:
+				return run.SignalError{Signal: sig}
+			case <-stop:
+				return nil
+			}
+		}, func(error) { close(stop) })
+	}
 	{
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return scrapes.Run(ctx) }, func(error) { cancel() })
