@@ -187,8 +187,14 @@ func (d *Dispatcher) cooldown(ctx context.Context, p *Plan, g *group, firing []A
 			out = append(out, a)
 			continue
 		}
-		d.m.suppressed.WithLabelValues("cooldown").Inc()
 		g.sent[a.Fingerprint()] = sentState{severity: severity(a.Labels)} // told, as far as the group goes
+		if !last.Before(a.StartsAt) {
+			// Claimed since this alert began: another receiver on the
+			// store is notifying this very alert. Not a suppression.
+			d.m.suppressed.WithLabelValues("duplicate").Inc()
+			continue
+		}
+		d.m.suppressed.WithLabelValues("cooldown").Inc()
 		reason := fmt.Sprintf("cooldown: %s was notified at %s; quiet until %s", key,
 			last.UTC().Format(time.RFC3339), last.Add(g.timing.Cooldown).UTC().Format(time.RFC3339))
 		payload, _ := json.Marshal(map[string]any{"fingerprint": a.Fingerprint(), "labels": a.Labels, "receiver": g.receiver})
@@ -255,50 +261,34 @@ func kv(ls model.LabelSet) template.KV {
 
 // common is the label (or annotation) pairs every alert shares.
 func common(as []Alert, get func(Alert) map[string]string) template.KV {
-	out := template.KV{}
-	if len(as) == 0 {
-		return out
+	ms := make([]map[string]string, len(as))
+	for i, a := range as {
+		ms[i] = get(a)
 	}
-	for k, v := range get(as[0]) {
-		out[k] = v
-	}
-	for _, a := range as[1:] {
-		m := get(a)
-		for k, v := range out {
-			if m[k] != v {
-				delete(out, k)
-			}
-		}
-	}
-	return out
+	return commonKV(ms)
 }
 
 // enqueue writes the message to the outbox once per channel. The
 // idempotency key is the message's content (and, for a repeat, its repeat
 // period), so two receivers sharing a store enqueue it once between them.
 func (d *Dispatcher) enqueue(ctx context.Context, p *Plan, g *group, m *message.Message, epoch string) bool {
-	payload, err := json.Marshal(m)
-	if err != nil {
-		d.log.Error("encoding a notification failed", "err", err)
-		return true // retrying cannot help
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", g.receiver, g.key, epoch)
-	for _, a := range m.Alerts {
-		fmt.Fprintf(h, "%s|%s|%d|%s\x00", a.Fingerprint, a.Status, a.StartsAt.UnixNano(), a.Labels["severity"])
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	fp := ""
-	if len(m.Alerts) == 1 {
-		fp = m.Alerts[0].Fingerprint
-	}
 	ok := true
 	for _, t := range p.Targets(g.receiver) {
-		if skipTarget(t, m) {
+		tm := forTarget(t, m)
+		if tm == nil {
 			continue
 		}
+		payload, err := json.Marshal(tm)
+		if err != nil {
+			d.log.Error("encoding a notification failed", "err", err)
+			continue // retrying cannot help
+		}
+		fp := ""
+		if len(tm.Alerts) == 1 {
+			fp = tm.Alerts[0].Fingerprint
+		}
 		_, created, err := d.sink.Enqueue(ctx, store.OutboxItem{ChannelID: t.ChannelID, Fingerprint: fp, Payload: payload,
-			IdempotencyKey: strconv.FormatInt(t.ChannelID, 10) + ":" + sum})
+			IdempotencyKey: strconv.FormatInt(t.ChannelID, 10) + ":" + contentKey(g, tm, epoch)})
 		switch {
 		case err != nil:
 			ok = false
@@ -314,10 +304,57 @@ func (d *Dispatcher) enqueue(ctx context.Context, p *Plan, g *group, m *message.
 	return ok
 }
 
+func contentKey(g *group, m *message.Message, epoch string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", g.receiver, g.key, epoch)
+	for _, a := range m.Alerts {
+		fmt.Fprintf(h, "%s|%s|%d|%s\x00", a.Fingerprint, a.Status, a.StartsAt.UnixNano(), a.Labels["severity"])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // ChannelFailingAlert names the alert a failing channel raises about
 // itself; it is never delivered to that channel.
 const ChannelFailingAlert = "GatewardenChannelFailing"
 
-func skipTarget(t Target, m *message.Message) bool {
-	return m.CommonLabels["alertname"] == ChannelFailingAlert && m.CommonLabels["channel"] == t.Name
+// forTarget is the message as channel t receives it: without the alerts
+// about t's own failure (nil when nothing else is left).
+func forTarget(t Target, m *message.Message) *message.Message {
+	about := func(a template.Alert) bool {
+		return a.Labels["alertname"] == ChannelFailingAlert && a.Labels["channel"] == t.Name
+	}
+	if !slices.ContainsFunc(m.Alerts, about) {
+		return m
+	}
+	c, data := *m, *m.Data
+	data.Alerts = slices.DeleteFunc(slices.Clone(m.Alerts), about)
+	if len(data.Alerts) == 0 {
+		return nil
+	}
+	labels := make([]map[string]string, len(data.Alerts))
+	for i, a := range data.Alerts {
+		labels[i] = a.Labels
+	}
+	data.CommonLabels = commonKV(labels)
+	c.Data = &data
+	return &c
+}
+
+// commonKV is the pairs every map shares.
+func commonKV(ms []map[string]string) template.KV {
+	out := template.KV{}
+	if len(ms) == 0 {
+		return out
+	}
+	for k, v := range ms[0] {
+		out[k] = v
+	}
+	for _, m := range ms[1:] {
+		for k, v := range out {
+			if m[k] != v {
+				delete(out, k)
+			}
+		}
+	}
+	return out
 }

@@ -108,7 +108,6 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		_ = srv.Shutdown(ctx)
 	}
 
-
 	// The first load fails the start: there is no running config to keep.
 	cfg, err := config.LoadFile(f.configFile)
 	if err != nil {

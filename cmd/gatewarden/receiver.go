@@ -36,11 +36,13 @@ type receiverParts struct {
 func newReceiverParts(st *store.Store, rec *receiver.Recorder, reg prometheus.Registerer, logger *slog.Logger) *receiverParts {
 	p := &receiverParts{store: st, integrations: &receiver.Integrations{}, silences: receiver.NewSilences(st, logger.With("component", "silences")),
 		recorder: rec, log: logger.With("component", "receiver")}
+	health := &receiver.ChannelAlerts{Recorder: rec, Logger: p.log}
 	p.delivery = delivery.New(delivery.Options{
 		Store: st, Builder: p.integrations, Logger: logger.With("component", "delivery"), Registerer: reg,
-		OnFailing: p.channelFailing, OnRecovered: p.channelRecovered,
+		OnFailing: health.Failing, OnRecovered: health.Recovered,
 	})
 	p.dispatcher = receiver.NewDispatcher(receiver.DispatcherOptions{Sink: st, Wake: p.delivery.Wake, Logger: p.log, Registerer: reg})
+	health.Dispatcher = p.dispatcher
 	p.ingest = receiver.NewIngest(receiver.IngestOptions{Recorder: rec, Forward: p.dispatcher.Add, Logger: p.log, Registerer: reg})
 	p.ingest.Configure(false, nil, 0)
 	if reg != nil {
@@ -113,26 +115,4 @@ func (p *receiverParts) apply(cfg *config.Config) error {
 	p.ingest.Configure(true, allows, int64(rc.MaxBodySize))
 	p.dispatcher.ApplyPlan(plan)
 	return nil
-}
-
-// channelFailing raises an alert about a channel that keeps failing; the
-// dispatcher never sends it to that channel.
-func (p *receiverParts) channelFailing(ch store.Channel, consecutive int, lastErr error) {
-	p.log.Warn("a notification channel keeps failing", "channel", ch.Name, "consecutive_failures", consecutive, "err", lastErr)
-	p.channelAlert(ch, time.Now().Add(24*time.Hour), lastErr.Error())
-}
-
-func (p *receiverParts) channelRecovered(ch store.Channel) {
-	p.channelAlert(ch, time.Now(), "")
-}
-
-func (p *receiverParts) channelAlert(ch store.Channel, ends time.Time, why string) {
-	a := receiver.Alert{
-		Labels: map[string]string{"alertname": receiver.ChannelFailingAlert, "channel": ch.Name, "channel_type": ch.Type,
-			"severity": "critical", "type": "channel_failing"},
-		Annotations: map[string]string{"summary": "Notifications to channel " + ch.Name + " keep failing.", "description": why},
-		StartsAt:    time.Now(), EndsAt: ends,
-	}
-	_ = p.recorder.Record([]receiver.Alert{a}, true)
-	p.dispatcher.Add([]receiver.Alert{a})
 }
