@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/alertmanager/timeinterval"
 	"github.com/prometheus/common/model"
 
+	"github.com/gatewarden/gatewarden/config"
 	"github.com/gatewarden/gatewarden/receiver/message"
 	"github.com/gatewarden/gatewarden/store"
 )
@@ -206,4 +208,50 @@ type brokenOutbox struct{ *store.Store }
 
 func (brokenOutbox) Enqueue(context.Context, store.OutboxItem) (store.OutboxItem, bool, error) {
 	return store.OutboxItem{}, false, store.ErrUnavailable
+}
+
+// A rule's cooldown annotation beats the route's.
+func TestCooldownAnnotation(t *testing.T) {
+	r := newRig(t, openStore(t), Timing{GroupWait: time.Second, GroupInterval: time.Minute, RepeatInterval: 4 * time.Hour, Cooldown: time.Hour})
+	mk := func(start time.Time, ends time.Time) Alert {
+		a := firingAlert("GatewayErrorRate", "i1", "warning", start)
+		a.Annotations["cooldown"] = "5m"
+		a.EndsAt = ends
+		return a
+	}
+	r.add(mk(t0, t0.Add(3*time.Hour)))
+	r.at(time.Second)
+	r.add(mk(t0, t0.Add(2*time.Minute)))
+	r.at(3 * time.Minute)
+	r.add(mk(t0.Add(10*time.Minute), t0.Add(3*time.Hour))) // past the rule's 5m, within the route's 1h
+	r.at(11 * time.Minute)
+	if ms := r.outbox(); len(ms) != 3 || statuses(ms[2]) != "i1=firing" {
+		t.Fatalf("%d messages", len(ms))
+	}
+}
+
+// mute_time_intervals and active_time_intervals use Alertmanager's
+// interval logic.
+func TestTimeIntervals(t *testing.T) {
+	cfg, err := config.Load([]byte(`receiver:
+  route: {receiver: ops}
+  receivers: [{name: ops}]
+  time_intervals:
+    - name: mornings
+      time_intervals: [{times: [{start_time: "09:00", end_time: "12:00"}]}]
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	muted := mutedByIntervals(timeinterval.NewIntervener(cfg.Receiver.Intervals()))
+	at := func(h int) time.Time { return time.Date(2026, 12, 1, h, 30, 0, 0, time.UTC) }
+	if !muted(Timing{MuteTimeIntervals: []string{"mornings"}}, at(10)) || muted(Timing{MuteTimeIntervals: []string{"mornings"}}, at(14)) {
+		t.Error("mute_time_intervals")
+	}
+	if muted(Timing{ActiveTimeIntervals: []string{"mornings"}}, at(10)) || !muted(Timing{ActiveTimeIntervals: []string{"mornings"}}, at(14)) {
+		t.Error("active_time_intervals")
+	}
+	if muted(Timing{}, at(14)) {
+		t.Error("no intervals mutes nothing")
+	}
 }

@@ -148,6 +148,19 @@ func (d *Dispatcher) muted(p *Plan, a Alert, fp string, now time.Time) string {
 	return ""
 }
 
+// CooldownAnnotation lets a rule set its own cooldown (`annotations:
+// {cooldown: 30m}`), overriding the route's; "0s" turns it off.
+const CooldownAnnotation = "cooldown"
+
+func alertCooldown(a Alert, route time.Duration) time.Duration {
+	if v, ok := a.Annotations[CooldownAnnotation]; ok {
+		if d, err := model.ParseDuration(v); err == nil {
+			return time.Duration(d)
+		}
+	}
+	return route
+}
+
 // cooldownKey is the (alert type, target) of an alert, per receiver. A
 // stepped threshold's step belongs to the target: each budget step crossed
 // is news of its own, not a repeat of the last.
@@ -168,17 +181,19 @@ func cooldownKey(receiver string, a Alert) string {
 // never held back. A store that cannot answer lets the alert through:
 // a duplicate beats a lost notification.
 func (d *Dispatcher) cooldown(ctx context.Context, p *Plan, g *group, firing []Alert, now time.Time, subject func(fp string) bool) []Alert {
-	if g.timing.Cooldown <= 0 {
-		return firing
-	}
 	out := firing[:0]
 	for _, a := range firing {
 		if !subject(a.Fingerprint()) {
 			out = append(out, a)
 			continue
 		}
+		quiet := alertCooldown(a, g.timing.Cooldown)
+		if quiet <= 0 {
+			out = append(out, a)
+			continue
+		}
 		key := cooldownKey(g.receiver, a)
-		ok, last, err := d.sink.ClaimCooldown(ctx, key, severity(a.Labels), g.timing.Cooldown, now)
+		ok, last, err := d.sink.ClaimCooldown(ctx, key, severity(a.Labels), quiet, now)
 		if err != nil {
 			d.log.Warn("cooldown check failed; notifying", "err", err)
 			ok = true
@@ -196,7 +211,7 @@ func (d *Dispatcher) cooldown(ctx context.Context, p *Plan, g *group, firing []A
 		}
 		d.m.suppressed.WithLabelValues("cooldown").Inc()
 		reason := fmt.Sprintf("cooldown: %s was notified at %s; quiet until %s", key,
-			last.UTC().Format(time.RFC3339), last.Add(g.timing.Cooldown).UTC().Format(time.RFC3339))
+			last.UTC().Format(time.RFC3339), last.Add(quiet).UTC().Format(time.RFC3339))
 		payload, _ := json.Marshal(map[string]any{"fingerprint": a.Fingerprint(), "labels": a.Labels, "receiver": g.receiver})
 		for _, t := range p.Targets(g.receiver) {
 			if _, err := d.sink.AddHistory(ctx, store.HistoryEntry{ChannelID: t.ChannelID, Status: store.HistorySuppressed,
