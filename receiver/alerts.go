@@ -20,11 +20,18 @@ type Alert struct {
 	StartsAt     time.Time         `json:"startsAt,omitzero"`
 	EndsAt       time.Time         `json:"endsAt,omitzero"`
 	GeneratorURL string            `json:"generatorURL,omitempty"`
+
+	// fp caches Fingerprint: ingest, the recorder and the dispatcher each
+	// need it, and the labels do not change once an alert is made.
+	fp string
 }
 
 // Fingerprint is Alertmanager's: a hash of the label set, hex.
 func (a *Alert) Fingerprint() string {
-	return model.Fingerprint(model.LabelsToSignature(a.Labels)).String()
+	if a.fp == "" {
+		a.fp = model.Fingerprint(model.LabelsToSignature(a.Labels)).String()
+	}
+	return a.fp
 }
 
 // typesByAlert gives the built-in rules' alerts their ez-api style type;

@@ -99,21 +99,31 @@ func (r *Recorder) Record(alerts []Alert, force bool) error {
 	}
 	now := r.now()
 	r.mu.Lock()
-	if !force && (r.failing || len(r.pending) >= r.limit) {
-		r.mu.Unlock()
+	refuse := !force && (r.failing || len(r.pending) >= r.limit)
+	r.mu.Unlock()
+	if refuse {
 		return ErrBacklog
 	}
+	// The rows and their digests are made outside the lock, which every
+	// ingest request and the flush share.
+	rows := make([]store.Alert, len(alerts))
+	sums := make([]uint64, len(alerts))
 	for i := range alerts {
-		a := alerts[i].ToStore(now)
+		rows[i] = alerts[i].ToStore(now)
 		// Expiry to the next whole minute: a re-post that only moves
 		// endsAt a little changes nothing the store must hear of.
-		if !a.ExpiresAt.IsZero() {
-			a.ExpiresAt = a.ExpiresAt.Truncate(time.Minute).Add(time.Minute)
+		if !rows[i].ExpiresAt.IsZero() {
+			rows[i].ExpiresAt = rows[i].ExpiresAt.Truncate(time.Minute).Add(time.Minute)
 		}
-		if _, waiting := r.pending[a.Fingerprint]; !waiting && r.written[a.Fingerprint] == digest(&a) {
+		sums[i] = digest(&rows[i])
+	}
+	r.mu.Lock()
+	for i, a := range rows {
+		old, waiting := r.pending[a.Fingerprint]
+		if !waiting && r.written[a.Fingerprint] == sums[i] {
 			continue
 		}
-		if old, ok := r.pending[a.Fingerprint]; ok && old.CreatedAt.Before(a.CreatedAt) {
+		if waiting && old.CreatedAt.Before(a.CreatedAt) {
 			a.CreatedAt = old.CreatedAt // the first sighting stays the first
 		}
 		r.pending[a.Fingerprint] = a
