@@ -46,6 +46,12 @@ func runContract(t *testing.T, newDB backend) {
 		{"OutboxStatsList", testOutboxStatsList},
 		{"MigrateFromV1", testMigrateFromV1},
 		{"ReceiverClosed", testReceiverClosed},
+		{"ThrottleLifecycle", testThrottleLifecycle},
+		{"ThrottleConcurrentCreate", testThrottleConcurrentCreate},
+		{"ThrottleFeedback", testThrottleFeedback},
+		{"ThrottlePolicy", testThrottlePolicy},
+		{"ThrottleValidation", testThrottleValidation},
+		{"MigrateFromV2", testMigrateFromV2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
