@@ -49,10 +49,11 @@ type Options struct {
 
 // API serves the admin endpoints. Its auth settings follow reloads.
 type API struct {
-	o    Options
-	cfg  atomic.Pointer[config.APIConfig]
-	reqs *prometheus.CounterVec
-	dur  *prometheus.HistogramVec
+	o         Options
+	throttles Throttles
+	cfg       atomic.Pointer[config.APIConfig]
+	reqs      *prometheus.CounterVec
+	dur       *prometheus.HistogramVec
 }
 
 // New returns an API that is open (no tokens) until ApplyConfig.
@@ -107,7 +108,7 @@ func (a *API) Register(mux *http.ServeMux) {
 }
 
 func (a *API) routes() []route {
-	return []route{
+	return append([]route{
 		{"GET /admin/alerts", false, a.listAlerts},
 		{"POST /admin/alerts", true, a.createAlert},
 		{"GET /admin/alerts/stats", false, a.alertStats},
@@ -127,7 +128,7 @@ func (a *API) routes() []route {
 		{"DELETE /admin/alert-channels/{id}", true, a.deleteChannel},
 		{"POST /admin/alert-channels/{id}/test", true, a.testChannel},
 		{"GET /admin/alert-history", false, a.listHistory},
-	}
+	}, a.throttleRoutes()...)
 }
 
 // Patterns lists the routes, for the OpenAPI test.

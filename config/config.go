@@ -34,6 +34,7 @@ type Config struct {
 	Runtime       RuntimeConfig   `yaml:"runtime"`
 	API           APIConfig       `yaml:"api"`
 	Receiver      *ReceiverConfig `yaml:"receiver"`
+	Throttle      *ThrottleConfig `yaml:"throttle"`
 
 	// file is where the config was loaded from; relative paths in it are
 	// resolved against its directory.

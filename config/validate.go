@@ -33,6 +33,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.API.applyDefaults()
 	c.Receiver.applyDefaults()
+	c.Throttle.applyDefaults()
 	for _, sc := range c.ScrapeConfigs {
 		if sc == nil {
 			continue
@@ -76,6 +77,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Alerting.resolvePaths(join)
 	c.API.resolvePaths(join)
 	c.Receiver.resolvePaths(join)
+	c.Throttle.resolvePaths(join)
 	join(&c.Storage.DatabaseURLFile)
 	for _, sc := range c.ScrapeConfigs {
 		if sc == nil {
@@ -109,6 +111,7 @@ func (c *Config) validate() []yamlfile.PathError {
 	errs = append(errs, c.API.validate("api")...)
 	errs = append(errs, c.Storage.validate("storage")...)
 	errs = append(errs, c.Receiver.validate("receiver")...)
+	errs = append(errs, c.Throttle.validate("throttle")...)
 	jobs := map[string]bool{}
 	for i, sc := range c.ScrapeConfigs {
 		at := func(p ...any) []any { return append([]any{"scrape_configs", i}, p...) }

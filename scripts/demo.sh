@@ -100,6 +100,10 @@ while ((SECONDS < end)); do
 	bold "The same alerts in gatewarden's store, through the admin API ($GW/admin/alerts)"
 	"$BIN/gatewardenctl" admin --server "$GW" stats | sed 's/^/  /'
 	"$BIN/gatewardenctl" admin --server "$GW" alerts --status active | head -8 | sed 's/^/  /'
+	bold "Auto-throttle: throttles in force at the simulated gateway, and gatewarden's decisions ($GW/admin/throttles)"
+	curl -sf "$SIM/internal/gateway/throttle" | sed 's/^/  gateway: /'
+	curl -sf "$GW/admin/throttles" | tr '{' '\n' | sed -n 's/.*"instance_id":"\([^"]*\)","state":"\([a-z]*\)","max_concurrency":\([0-9]*\).*/  gatewarden: \1 \2 max_concurrency=\3/p'
+	curl -sf "$GW/admin/throttles/history?limit=200" | tr '{' '\n' | sed -n 's/.*"action":"\([a-z_]*\)".*/\1/p' | sort | uniq -c | sed 's/^ */  audit: /'
 	bold "Notifications delivered to gatewaysim's webhook sink and Feishu stand-in (signatures checked)"
 	curl -sf "$SIM/sim/notifications" | notifications | tail -6 | sed 's/^/  /'
 	bold "Delivery history (sent, failed, suppressed by the cooldown)"
@@ -127,8 +131,8 @@ while ((SECONDS < end)); do
 		cpu_spike=$(scenario '{"name":"cpu-spike","target":{"tenant_id":"t1","plugin_id":"t1-plugin1","instance_id":"i1"}}')
 	fi
 	if ((round == 5)); then
-		bold "Ending the cpu-spike: PluginCPUHigh recovers once CPU stays below 70 % for three samples and the 1m observation window"
+		bold "Ending the cpu-spike: PluginCPUHigh recovers once CPU stays below 70 % for three samples and the 1m observation window; the throttle was released once CPU stayed low for 20s"
 		curl -sf -X DELETE "$SIM/sim/scenario/$cpu_spike" >/dev/null
 	fi
 done
-bold "Demo finished: gatewarden scraped the simulated gateway, answered PromQL, fired and recovered alerts and kept their lifecycle in its store."
+bold "Demo finished: gatewarden scraped the simulated gateway, answered PromQL, fired and recovered alerts, throttled and released the hot plugin instance, and delivered notifications."

@@ -197,6 +197,8 @@ func (c *Controller) reconsider(ep *episode, pol *Policy, inst Instance, now tim
 		return c.room(pol, inst, ep) == ""
 	case "exempt", "dry_run", "already_limited":
 		return ep.policy != pol
+	case "recovered":
+		return ep.cpu >= pol.cfg.RecoveryThreshold
 	}
 	return false
 }

@@ -95,6 +95,12 @@ func TestSpikeThrottledAndReleased(t *testing.T) {
 	if _, ok := h.active(t1p1i1); ok || h.metric("gatewarden_throttle_active") != 0 {
 		t.Fatal("the released throttle is still active")
 	}
+	// The rule's alert fires on through its observation window and is
+	// re-sent: with CPU low, that is no new anomaly.
+	h.steps(12)
+	if keys := h.front.patches(); len(keys) != 2 {
+		t.Fatalf("PATCHes %v: throttled again on a re-send after recovering", keys)
+	}
 
 	// Audit: the decision, each call and its verification.
 	want := []string{"decide:throttle", "apply:ok", "verify:ok", "release:ok", "verify:ok"}

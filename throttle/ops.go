@@ -251,10 +251,16 @@ func (c *Controller) succeeded(ctx context.Context, rec *record, row store.Throt
 		if row.ReleaseReason == "recovered" && !row.LowSince.IsZero() {
 			c.m.mttr.Observe(row.LowSince.Sub(row.AppliedAt).Seconds())
 		}
-		if row.ReleaseReason == "manual" {
+		switch row.ReleaseReason {
+		case "manual":
 			// The operator overruled the throttle: no new one until the
 			// anomaly resolves.
 			c.eps[inst] = &episode{reason: "manual", since: now, seen: now, policy: c.Policy()}
+		case "recovered":
+			// The rule's alert keeps firing through its observation window
+			// after CPU fell; its re-sends are not a new anomaly unless
+			// CPU is high again (reconsider).
+			c.eps[inst] = &episode{reason: "recovered", since: now, seen: now, cpu: rec.cpu, policy: c.Policy()}
 		}
 	} else {
 		ns = append(ns, c.raise(c.notice(StatusAutoThrottled, sevWarning, inst, saved.AppliedAt, saved.ExpiresAt,

@@ -38,6 +38,7 @@ import (
 	"github.com/gatewarden/gatewarden/promapi"
 	"github.com/gatewarden/gatewarden/receiver"
 	"github.com/gatewarden/gatewarden/store"
+	"github.com/gatewarden/gatewarden/throttle"
 )
 
 type flags struct {
@@ -147,12 +148,18 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	})
 
 	engine := promapi.NewEngine(reg, logger.With("component", "query engine"), 2*time.Minute, 50_000_000)
+	throttles, err := newThrottle(cfg, sql, sampler{engine, db}, rcv, reg, logger)
+	if err != nil {
+		shutdown()
+		return err
+	}
+	admin.SetThrottles(throttles)
 	scrapes := collector.NewManager(collector.Options{Appendable: db, Registerer: reg, Logger: logger.With("component", "collector")})
 	notifyOpts := notifier.DefaultOptions()
 	notifyOpts.Registerer, notifyOpts.Logger = reg, logger.With("component", "notifier")
 	alertmanagers := notifier.New(notifyOpts)
 	evals := evaluator.NewManager(evaluator.Options{
-		Queryable: db, Appendable: db, Engine: engine, Notify: sendTo(alertmanagers, recorder, rcv.dispatcher),
+		Queryable: db, Appendable: db, Engine: engine, Notify: sendTo(alertmanagers, recorder, rcv.dispatcher, throttles),
 		Registerer: reg, Logger: logger.With("component", "evaluator"),
 		SnapshotFile: filepath.Join(f.storagePath, "rules.snapshot"),
 		Thresholds:   thresholds,
@@ -168,6 +175,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		applier{"notifier", alertmanagers.ApplyConfig},
 		applier{"runtime", applyRuntime},
 		applier{"receiver", rcv.apply},
+		applier{"throttle", applyThrottle(throttles, logger)},
 		applier{"api", admin.ApplyConfig},
 		applier{"storage", keepDatabase(cfg.Storage.Database(), logger)},
 	)
@@ -233,6 +241,10 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return rcv.silences.Run(ctx, silencesRefresh) }, func(error) { cancel() })
 	}
+	if throttles != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return throttles.Run(ctx) }, func(error) { cancel() })
+	}
 	{
 		stop := make(chan struct{})
 		g.Add(func() error {
@@ -292,8 +304,13 @@ const overridesRefresh = 30 * time.Second
 // sendTo hands the evaluator's alerts to the Alertmanager notifier and to
 // the store in Alertmanager's alert model: EndsAt is the resolution, or how
 // long a firing alert stays valid without a re-send.
-func sendTo(n *notifier.Manager, r *receiver.Recorder, d *receiver.Dispatcher) func(context.Context, []*evaluator.Alert) {
-	return func(_ context.Context, alerts []*evaluator.Alert) {
+func sendTo(n *notifier.Manager, r *receiver.Recorder, d *receiver.Dispatcher, t *throttle.Controller) func(context.Context, []*evaluator.Alert) {
+	return func(ctx context.Context, alerts []*evaluator.Alert) {
+		if t != nil {
+			// In the evaluation that saw the anomalous sample: the
+			// decision is made now, the gateway called by its workers.
+			t.Observe(ctx, throttle.FromAlerts(alerts))
+		}
 		out := make([]*notifier.Alert, 0, len(alerts))
 		rec := make([]receiver.Alert, 0, len(alerts))
 		for _, a := range alerts {

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/gatewarden/gatewarden/store"
+	"github.com/gatewarden/gatewarden/throttle"
+)
+
+// Throttles is the auto-throttle as the admin API sees it.
+type Throttles interface {
+	Active() []throttle.Throttle
+	History(ctx context.Context, f store.AuditFilter) ([]store.ThrottleAudit, int, error)
+	Release(ctx context.Context, id int64, actor string) error
+	Feedback(ctx context.Context, id int64, actor string, falsePositive bool) (store.Throttle, error)
+}
+
+// SetThrottles attaches the auto-throttle; without one its routes answer
+// 404 with the reason.
+func (a *API) SetThrottles(t *throttle.Controller) {
+	if t != nil {
+		a.throttles = t
+	}
+}
+
+func (a *API) throttleRoutes() []route {
+	return []route{
+		{"GET /admin/throttles", false, a.listThrottles},
+		{"GET /admin/throttles/history", false, a.throttleHistory},
+		{"POST /admin/throttles/{id}/release", true, a.releaseThrottle},
+		{"POST /admin/throttles/{id}/feedback", true, a.throttleFeedback},
+	}
+}
+
+func (a *API) throttlesOn() (Throttles, error) {
+	if a.throttles == nil {
+		return nil, &httpError{http.StatusNotFound, "the auto-throttle is not configured: add a throttle section to gatewarden.yml"}
+	}
+	return a.throttles, nil
+}
+
+func (a *API) listThrottles(w http.ResponseWriter, _ *http.Request) error {
+	t, err := a.throttlesOn()
+	if err != nil {
+		return err
+	}
+	items := t.Active()
+	if items == nil {
+		items = []throttle.Throttle{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
+}
+
+type auditJSON struct {
+	ID         int64  `json:"id"`
+	TenantID   string `json:"tenant_id"`
+	PluginID   string `json:"plugin_id"`
+	InstanceID string `json:"instance_id"`
+	Action     string `json:"action"`
+	Decision   any    `json:"decision,omitempty"`
+	Result     string `json:"result"`
+	Error      string `json:"error,omitempty"`
+	CreatedAt  *int64 `json:"created_at,omitempty"`
+}
+
+func (a *API) throttleHistory(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.throttlesOn()
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.AuditFilter{TenantID: q.Get("tenant_id"), PluginID: q.Get("plugin_id"), InstanceID: q.Get("instance_id")}
+	if f.Since, err = queryTime(r, "since"); err != nil {
+		return err
+	}
+	if f.Limit, f.Offset, err = pageParams(r); err != nil {
+		return err
+	}
+	items, total, err := t.History(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := page[auditJSON]{Total: total, Limit: f.Limit, Offset: f.Offset, Items: make([]auditJSON, 0, len(items))}
+	for _, it := range items {
+		var decision any
+		if len(it.Decision) > 0 {
+			decision = it.Decision
+		}
+		out.Items = append(out.Items, auditJSON{ID: it.ID, TenantID: it.TenantID, PluginID: it.PluginID, InstanceID: it.InstanceID,
+			Action: it.Action, Decision: decision, Result: it.Result, Error: it.Error, CreatedAt: unix(it.CreatedAt)})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// actor names who acts through the API: the body's "by", else "admin".
+type actorBody struct {
+	By            string `json:"by"`
+	FalsePositive *bool  `json:"false_positive"`
+}
+
+func readActor(r *http.Request) (actorBody, error) {
+	var b actorBody
+	if r.ContentLength != 0 {
+		if err := decode(r, &b); err != nil {
+			return b, err
+		}
+	}
+	if strings.TrimSpace(b.By) == "" {
+		b.By = "admin"
+	}
+	return b, nil
+}
+
+func (a *API) releaseThrottle(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.throttlesOn()
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	b, err := readActor(r)
+	if err != nil {
+		return err
+	}
+	if err := t.Release(r.Context(), id, "user:"+b.By); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, map[string]string{"status": "releasing"})
+}
+
+func (a *API) throttleFeedback(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.throttlesOn()
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	b, err := readActor(r)
+	if err != nil {
+		return err
+	}
+	fp := b.FalsePositive == nil || *b.FalsePositive
+	row, err := t.Feedback(r.Context(), id, "user:"+b.By, fp)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"id": row.ID, "false_positive": fp})
+}
