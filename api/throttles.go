@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/gatewarden/gatewarden/config"
 	"github.com/gatewarden/gatewarden/store"
 	"github.com/gatewarden/gatewarden/throttle"
 )
@@ -15,6 +17,9 @@ type Throttles interface {
 	History(ctx context.Context, f store.AuditFilter) ([]store.ThrottleAudit, int, error)
 	Release(ctx context.Context, id int64, actor string) error
 	Feedback(ctx context.Context, id int64, actor string, falsePositive bool) (store.Throttle, error)
+	Policy() *throttle.Policy
+	SavePolicy(ctx context.Context, p config.ThrottlePolicy, actor string) (*throttle.Policy, error)
+	ResetPolicy(ctx context.Context, actor string) error
 }
 
 // SetThrottles attaches the auto-throttle; without one its routes answer
@@ -31,6 +36,9 @@ func (a *API) throttleRoutes() []route {
 		{"GET /admin/throttles/history", false, a.throttleHistory},
 		{"POST /admin/throttles/{id}/release", true, a.releaseThrottle},
 		{"POST /admin/throttles/{id}/feedback", true, a.throttleFeedback},
+		{"GET /admin/throttles/policy", false, a.getThrottlePolicy},
+		{"PUT /admin/throttles/policy", true, a.putThrottlePolicy},
+		{"DELETE /admin/throttles/policy", true, a.resetThrottlePolicy},
 	}
 }
 
@@ -151,4 +159,45 @@ func (a *API) throttleFeedback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"id": row.ID, "false_positive": fp})
+}
+
+func (a *API) getThrottlePolicy(w http.ResponseWriter, _ *http.Request) error {
+	t, err := a.throttlesOn()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t.Policy().Config())
+}
+
+// putThrottlePolicy replaces the policy at run time; it is persisted and
+// wins over the config file's until DELETE.
+func (a *API) putThrottlePolicy(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.throttlesOn()
+	if err != nil {
+		return err
+	}
+	var p config.ThrottlePolicy
+	if err := decode(r, &p); err != nil {
+		return err
+	}
+	pol, err := t.SavePolicy(r.Context(), p, "user:admin")
+	if err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			return err
+		}
+		return badRequest("invalid throttle policy: %v", err)
+	}
+	return writeJSON(w, http.StatusOK, pol.Config())
+}
+
+func (a *API) resetThrottlePolicy(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.throttlesOn()
+	if err != nil {
+		return err
+	}
+	if err := t.ResetPolicy(r.Context(), "user:admin"); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

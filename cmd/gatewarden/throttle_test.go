@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -94,6 +95,34 @@ throttle:
 		if !strings.Contains(b.String(), m) {
 			t.Errorf("metrics lack %s", m)
 		}
+	}
+
+	// The policy at run time: read, replace (persisted), refuse nonsense.
+	var pol map[string]any
+	d.getJSON("/admin/throttles/policy", &pol)
+	if pol["rule"] != "PluginCPUHigh" || pol["stable_window"] != "3s" {
+		t.Fatalf("policy: %v", pol)
+	}
+	pol["dry_run"] = true
+	body, _ := json.Marshal(pol)
+	put := func(body string) int {
+		req, _ := http.NewRequest("PUT", d.url+"/admin/throttles/policy", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := put(string(body)); code != http.StatusOK {
+		t.Fatalf("PUT policy: %d", code)
+	}
+	d.getJSON("/admin/throttles/policy", &pol)
+	if pol["dry_run"] != true {
+		t.Fatalf("policy after PUT: %v", pol)
+	}
+	if code := put(`{"recovery_threshold": 7}`); code != http.StatusBadRequest {
+		t.Fatalf("a recovery threshold of 7: %d", code)
 	}
 	d.stop()
 }
