@@ -182,13 +182,22 @@ func (d *Dispatcher) take(batch []Alert) {
 		d.groups, d.queue = map[string]*group{}, nil
 		for _, g := range old {
 			for _, h := range g.alerts {
+				h.routedBy = p
 				d.route(p, h, g.sent)
 			}
 		}
 		return
 	}
 	for _, a := range batch {
+		// A re-post of a known alert (every sender re-posts what fires)
+		// changes it in place: its groups hold the same *held, and its
+		// labels, hence its routes, are the same.
+		if h := d.alerts[a.Fingerprint()]; h != nil && h.routedBy == p {
+			h.update(a)
+			continue
+		}
 		h := newHeld(a)
+		h.routedBy = p
 		d.alerts[h.fp] = h
 		d.route(p, h, nil)
 	}

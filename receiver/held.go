@@ -16,6 +16,28 @@ type held struct {
 	labels, annotations labels.Labels
 	startsAt, endsAt    time.Time
 	generatorURL        string
+	// routedBy is the plan the alert was routed with; a reload routes
+	// again.
+	routedBy *Plan
+}
+
+// update takes a re-post's changing parts. Annotations are compared
+// before they are rebuilt: they rarely change.
+func (h *held) update(a Alert) {
+	h.startsAt, h.endsAt, h.generatorURL = a.StartsAt, a.EndsAt, a.GeneratorURL
+	if h.annotations.Len() != len(a.Annotations) || !sameLabels(h.annotations, a.Annotations) {
+		h.annotations = labels.FromMap(a.Annotations)
+	}
+}
+
+func sameLabels(ls labels.Labels, m map[string]string) bool {
+	same := true
+	ls.Range(func(l labels.Label) {
+		if v, ok := m[l.Name]; !ok || v != l.Value {
+			same = false
+		}
+	})
+	return same
 }
 
 func newHeld(a Alert) *held {
