@@ -30,7 +30,7 @@ func benchIngest(b *testing.B, size int) {
 	wg.Go(func() { _ = rec.Run(ctx) })
 	wg.Go(func() { _ = d.Run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
-	in := NewIngest(IngestOptions{Recorder: rec, Forward: d.Add})
+	in := NewIngest(IngestOptions{Inbox: Inbox{Recorder: rec, Route: d.Add}})
 	mux := http.NewServeMux()
 	in.Register(mux)
 	srv := httptest.NewServer(mux)

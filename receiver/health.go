@@ -13,9 +13,8 @@ import (
 // calls Failing and Recovered. The alert is routed like any other and
 // never delivered to the channel it is about.
 type ChannelAlerts struct {
-	Recorder   *Recorder
-	Dispatcher *Dispatcher
-	Logger     *slog.Logger
+	Inbox  Inbox
+	Logger *slog.Logger
 
 	mu      sync.Mutex
 	failing map[string]time.Time // channel → start of its alert
@@ -63,6 +62,5 @@ func (c *ChannelAlerts) send(ch store.Channel, start, ends time.Time, why string
 		Annotations: map[string]string{"summary": "Notifications to channel " + ch.Name + " keep failing.", "description": why},
 		StartsAt:    start, EndsAt: ends,
 	}
-	_ = c.Recorder.Record([]Alert{a}, true)
-	c.Dispatcher.Add([]Alert{a})
+	_ = c.Inbox.Take([]Alert{a}, true)
 }

@@ -22,8 +22,7 @@ const DefaultResolveTimeout = 5 * time.Minute
 // Ingest serves what Alertmanager and Prometheus send: Alertmanager's API
 // v2 alerts endpoint and its webhook payload.
 type Ingest struct {
-	rec            *Recorder
-	forward        func([]Alert)
+	inbox          Inbox
 	log            *slog.Logger
 	now            func() time.Time
 	resolveTimeout time.Duration
@@ -53,9 +52,7 @@ func (in *Ingest) Configure(enabled bool, allows func(*http.Request) bool, maxBo
 
 // IngestOptions configure NewIngest.
 type IngestOptions struct {
-	Recorder *Recorder
-	// Forward takes the accepted alerts on to routing; it must not block.
-	Forward        func([]Alert)
+	Inbox          Inbox
 	Allows         func(*http.Request) bool
 	MaxBodySize    int64
 	ResolveTimeout time.Duration
@@ -66,7 +63,7 @@ type IngestOptions struct {
 
 // NewIngest returns the ingest endpoints.
 func NewIngest(o IngestOptions) *Ingest {
-	in := &Ingest{rec: o.Recorder, forward: o.Forward, log: o.Logger, now: o.Now, resolveTimeout: o.ResolveTimeout}
+	in := &Ingest{inbox: o.Inbox, log: o.Logger, now: o.Now, resolveTimeout: o.ResolveTimeout}
 	in.Configure(true, o.Allows, o.MaxBodySize)
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
@@ -76,9 +73,6 @@ func NewIngest(o IngestOptions) *Ingest {
 	}
 	if in.resolveTimeout <= 0 {
 		in.resolveTimeout = DefaultResolveTimeout
-	}
-	if in.forward == nil {
-		in.forward = func([]Alert) {}
 	}
 	in.received = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatewarden_receiver_alerts_received_total",
@@ -135,13 +129,12 @@ func (in *Ingest) handle(api string, dec decoder) http.Handler {
 			return
 		}
 		in.invalid.WithLabelValues(api).Add(float64(len(invalid)))
-		if err := in.rec.Record(alerts, false); err != nil {
+		if err := in.inbox.Take(alerts, false); err != nil {
 			w.Header().Set("Retry-After", "5")
 			ingestError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
 		in.received.WithLabelValues(api).Add(float64(len(alerts)))
-		in.forward(alerts)
 		if len(invalid) > 0 {
 			// As Alertmanager: the valid alerts are taken, the answer says
 			// which were not.

@@ -39,8 +39,8 @@ func newIngestRig(t *testing.T, allows func(*http.Request) bool) *ingestRig {
 	done := make(chan struct{})
 	go func() { _ = rig.rec.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	in := NewIngest(IngestOptions{Recorder: rig.rec, Allows: allows, MaxBodySize: 64 << 10,
-		Forward: func(as []Alert) { rig.mu.Lock(); rig.fwd = append(rig.fwd, as...); rig.mu.Unlock() }})
+	in := NewIngest(IngestOptions{Allows: allows, MaxBodySize: 64 << 10,
+		Inbox: Inbox{Recorder: rig.rec, Route: func(as []Alert) { rig.mu.Lock(); rig.fwd = append(rig.fwd, as...); rig.mu.Unlock() }}})
 	mux := http.NewServeMux()
 	in.Register(mux)
 	rig.srv = httptest.NewServer(mux)

@@ -155,8 +155,8 @@ func newPipeline(t testing.TB, st *store.Store, dir, yml string, o pipelineOpts)
 		FailingThreshold: o.threshold, OnFailing: p.health.Failing, OnRecovered: p.channelRecovered,
 	})
 	p.disp = receiver.NewDispatcher(receiver.DispatcherOptions{Sink: p.sink, Wake: worker.Wake, Registerer: p.reg})
-	p.health.Recorder, p.health.Dispatcher = p.rec, p.disp
-	ingest := receiver.NewIngest(receiver.IngestOptions{Recorder: p.rec, Forward: p.disp.Add, Registerer: p.reg})
+	p.health.Inbox = receiver.Inbox{Recorder: p.rec, Route: p.disp.Add}
+	ingest := receiver.NewIngest(receiver.IngestOptions{Inbox: p.health.Inbox, Registerer: p.reg})
 	plan, err := receiver.BuildPlan(context.Background(), rc, receiver.NewTree(tree), st, in, []receiver.Muter{sil})
 	if err != nil {
 		t.Fatal(err)

@@ -159,7 +159,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	notifyOpts.Registerer, notifyOpts.Logger = reg, logger.With("component", "notifier")
 	alertmanagers := notifier.New(notifyOpts)
 	evals := evaluator.NewManager(evaluator.Options{
-		Queryable: db, Appendable: db, Engine: engine, Notify: sendTo(alertmanagers, recorder, rcv.dispatcher, throttles),
+		Queryable: db, Appendable: db, Engine: engine, Notify: sendTo(alertmanagers, rcv.inbox, throttles),
 		Registerer: reg, Logger: logger.With("component", "evaluator"),
 		SnapshotFile: filepath.Join(f.storagePath, "rules.snapshot"),
 		Thresholds:   thresholds,
@@ -304,7 +304,7 @@ const overridesRefresh = 30 * time.Second
 // sendTo hands the evaluator's alerts to the Alertmanager notifier and to
 // the store in Alertmanager's alert model: EndsAt is the resolution, or how
 // long a firing alert stays valid without a re-send.
-func sendTo(n *notifier.Manager, r *receiver.Recorder, d *receiver.Dispatcher, t *throttle.Controller) func(context.Context, []*evaluator.Alert) {
+func sendTo(n *notifier.Manager, in receiver.Inbox, t *throttle.Controller) func(context.Context, []*evaluator.Alert) {
 	return func(ctx context.Context, alerts []*evaluator.Alert) {
 		if t != nil {
 			// In the evaluation that saw the anomalous sample: the
@@ -322,8 +322,7 @@ func sendTo(n *notifier.Manager, r *receiver.Recorder, d *receiver.Dispatcher, t
 			rec = append(rec, receiver.Alert{Labels: a.Labels.Map(), Annotations: a.Annotations.Map(), StartsAt: na.StartsAt, EndsAt: na.EndsAt})
 		}
 		n.Send(out...)
-		_ = r.Record(rec, true)
-		d.Add(rec)
+		_ = in.Take(rec, true)
 	}
 }
 

@@ -29,21 +29,23 @@ type receiverParts struct {
 	dispatcher   *receiver.Dispatcher
 	delivery     *delivery.Worker
 	ingest       *receiver.Ingest
-	recorder     *receiver.Recorder
-	log          *slog.Logger
+	// inbox is where every alert of the process enters the receiver.
+	inbox receiver.Inbox
+	log   *slog.Logger
 }
 
 func newReceiverParts(st *store.Store, rec *receiver.Recorder, reg prometheus.Registerer, logger *slog.Logger) *receiverParts {
 	p := &receiverParts{store: st, integrations: &receiver.Integrations{}, silences: receiver.NewSilences(st, logger.With("component", "silences")),
-		recorder: rec, log: logger.With("component", "receiver")}
-	health := &receiver.ChannelAlerts{Recorder: rec, Logger: p.log}
+		log: logger.With("component", "receiver")}
+	health := &receiver.ChannelAlerts{Logger: p.log}
 	p.delivery = delivery.New(delivery.Options{
 		Store: st, Builder: p.integrations, Logger: logger.With("component", "delivery"), Registerer: reg,
 		OnFailing: health.Failing, OnRecovered: health.Recovered,
 	})
 	p.dispatcher = receiver.NewDispatcher(receiver.DispatcherOptions{Sink: st, Wake: p.delivery.Wake, Logger: p.log, Registerer: reg})
-	health.Dispatcher = p.dispatcher
-	p.ingest = receiver.NewIngest(receiver.IngestOptions{Recorder: rec, Forward: p.dispatcher.Add, Logger: p.log, Registerer: reg})
+	p.inbox = receiver.Inbox{Recorder: rec, Route: p.dispatcher.Add}
+	health.Inbox = p.inbox
+	p.ingest = receiver.NewIngest(receiver.IngestOptions{Inbox: p.inbox, Logger: p.log, Registerer: reg})
 	p.ingest.Configure(false, nil, 0)
 	if reg != nil {
 		reg.MustRegister(outboxCollector{st})

@@ -62,21 +62,15 @@ func (s sampler) PluginInstances(ctx context.Context) (map[throttle.Plugin]int, 
 	return out, nil
 }
 
-// notices hands the throttle's alerts to the store and the receiver, as
-// any other alert.
-type notices struct {
-	rec  *receiver.Recorder
-	disp *receiver.Dispatcher
-}
+// notices hands the throttle's alerts to the receiver, as any other alert.
+type notices struct{ inbox receiver.Inbox }
 
 func (n notices) Notify(_ context.Context, ns []throttle.Notice) error {
 	as := make([]receiver.Alert, len(ns))
 	for i, x := range ns {
 		as[i] = receiver.Alert{Labels: x.Labels, Annotations: x.Annotations, StartsAt: x.StartsAt, EndsAt: x.EndsAt, GeneratorURL: x.GeneratorURL}
 	}
-	_ = n.rec.Record(as, true)
-	n.disp.Add(as)
-	return nil
+	return n.inbox.Take(as, true)
 }
 
 // newThrottle builds the controller when the config has a throttle section;
@@ -90,7 +84,7 @@ func newThrottle(cfg *config.Config, st *store.Store, s sampler, rcv *receiverPa
 	if err != nil {
 		return nil, err
 	}
-	o.Sampler, o.Store, o.Notifier = s, st, notices{rcv.recorder, rcv.dispatcher}
+	o.Sampler, o.Store, o.Notifier = s, st, notices{rcv.inbox}
 	o.Registerer, o.Logger = reg, logger.With("component", "throttle")
 	if cfg.Receiver != nil {
 		o.Language, o.ExternalURL = cfg.Receiver.Language, cfg.Receiver.ExternalURL
