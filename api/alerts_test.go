@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gatewarden/gatewarden/internal/storetest"
 	"github.com/gatewarden/gatewarden/store"
 )
 
@@ -120,7 +121,7 @@ func TestAlertBadInput(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	s := openStore(t, store.Options{Path: t.TempDir()})
+	s := storetest.Open(t, store.Options{Path: t.TempDir()})
 	srv := newServer(t, s, "")
 	srv.expect("GET", "/admin/alerts", "", http.StatusUnauthorized, "bearer token", "")
 	srv.expect("GET", "/admin/alerts", "", http.StatusUnauthorized, "bearer token", "admin-token")

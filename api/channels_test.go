@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/storetest"
 	"github.com/gatewarden/gatewarden/receiver"
 	"github.com/gatewarden/gatewarden/receiver/webhook"
 	"github.com/gatewarden/gatewarden/store"
@@ -98,7 +99,7 @@ func TestHistory(t *testing.T) {
 // answers again once it is back.
 func TestPostgresOutage(t *testing.T) {
 	pg.Require(t)
-	s := openStore(t, store.Options{DatabaseURL: pg.NewDB(t)})
+	s := storetest.Open(t, store.Options{DatabaseURL: pg.NewDB(t)})
 	srv := newServer(t, s, "")
 	srv.expect("POST", "/admin/alerts", budgetAlert, http.StatusCreated, "")
 	if err := pg.Pause(); err != nil {
@@ -127,7 +128,7 @@ func TestPostgresOutage(t *testing.T) {
 // The test button sends through the real integration: a signed webhook
 // that a sink verifies, and an error without secrets when it fails.
 func TestChannelTestMessage(t *testing.T) {
-	s := openStore(t, store.Options{Path: t.TempDir()})
+	s := storetest.Open(t, store.Options{Path: t.TempDir()})
 	got := make(chan *http.Request, 1)
 	var body []byte
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,18 +15,14 @@ import (
 
 	"github.com/gatewarden/gatewarden/config"
 	"github.com/gatewarden/gatewarden/internal/pgtest"
+	"github.com/gatewarden/gatewarden/internal/storetest"
 	"github.com/gatewarden/gatewarden/overrides"
 	"github.com/gatewarden/gatewarden/store"
 )
 
 var pg *pgtest.Cluster
 
-func TestMain(m *testing.M) {
-	pg = pgtest.Start()
-	code := m.Run()
-	pg.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
 
 // backends runs fn against a fresh store of each dialect.
 func backends(t *testing.T, fn func(t *testing.T, s *store.Store)) {
@@ -38,18 +33,8 @@ func backends(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 		{"sqlite", func(t *testing.T) store.Options { return store.Options{Path: filepath.Join(t.TempDir(), "gw.db")} }},
 		{"postgres", func(t *testing.T) store.Options { return store.Options{DatabaseURL: pg.NewDB(t)} }},
 	} {
-		t.Run(b.name, func(t *testing.T) { fn(t, openStore(t, b.opts(t))) })
+		t.Run(b.name, func(t *testing.T) { fn(t, storetest.Open(t, b.opts(t))) })
 	}
-}
-
-func openStore(t *testing.T, o store.Options) *store.Store {
-	t.Helper()
-	s, err := store.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // server is the API on a real listener, with an admin and a read token.

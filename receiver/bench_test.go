@@ -20,7 +20,7 @@ import (
 // and the p99 request latency, as Alertmanager's figures in the issue were
 // measured.
 func benchIngest(b *testing.B, size int) {
-	s := openStoreB(b)
+	s := openStore(b)
 	rec := NewRecorder(s, 1_000_000, nil, nil)
 	d := NewDispatcher(DispatcherOptions{Sink: s})
 	d.plan = &Plan{Router: oneRoute{Timing{GroupWait: time.Hour, GroupInterval: time.Hour, RepeatInterval: time.Hour}},
@@ -96,7 +96,7 @@ func BenchmarkIngestSingle(b *testing.B)   { benchIngest(b, 1) }
 // notification being in the outbox: the dispatcher's share of "a
 // notification leaves ≤ 50 ms after its group wait ends".
 func BenchmarkFlushAfterGroupWait(b *testing.B) {
-	s := openStoreB(b)
+	s := openStore(b)
 	ch, err := s.CreateChannel(context.Background(), storeChannel("bench"))
 	if err != nil {
 		b.Fatal(err)

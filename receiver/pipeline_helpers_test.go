@@ -44,12 +44,7 @@ import (
 // test binary's (both test packages of a directory are linked into one).
 var pg *pgtest.Cluster
 
-func TestMain(m *testing.M) {
-	pg = pgtest.Start()
-	code := m.Run()
-	pg.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
 
 // eventually polls cond until it holds or a generous deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
@@ -59,16 +54,6 @@ func eventually(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
-}
-
-func openStore(t testing.TB, o store.Options) *store.Store {
-	t.Helper()
-	s, err := store.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // The secrets of a test's config directory, written by newDir.

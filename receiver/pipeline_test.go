@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatewarden/gatewarden/internal/pgtest"
+	"github.com/gatewarden/gatewarden/internal/storetest"
 	"github.com/gatewarden/gatewarden/receiver"
 	"github.com/gatewarden/gatewarden/store"
 )
@@ -80,7 +81,7 @@ func TestPipelineWebhookFailsThenRecovers(t *testing.T) {
 		}
 		return http.StatusNoContent
 	})
-	st := openStore(t, sqlite(dir))
+	st := storetest.Open(t, sqlite(dir))
 	newPipeline(t, st, dir, receiverYAML("", "      webhook_configs: ["+hookYAML(sink)+"]"), pipelineOpts{}).
 		post(alerts("GatewayErrorRate", 1, time.Now()))
 
@@ -113,7 +114,7 @@ func TestPipelineFeishuRateLimitedThenSent(t *testing.T) {
 		return feishuOK
 	})
 	strict := newFeishuBot(t, nil)
-	st := openStore(t, sqlite(dir))
+	st := storetest.Open(t, sqlite(dir))
 	newPipeline(t, st, dir, receiverYAML("", `      feishu_configs:
         - `+botYAML(busy)+`
         - {url: "`+strict.URL()+`", secret: "`+wrongSecret+`"}`), pipelineOpts{}).
@@ -167,7 +168,7 @@ func TestPipelineEmailRelayDownThenUp(t *testing.T) {
 	}
 	downAddr := fmt.Sprintf("127.0.0.1:%d", port)
 	picky := startSMTP(t, "127.0.0.1:0")
-	st := openStore(t, sqlite(dir))
+	st := storetest.Open(t, sqlite(dir))
 	newPipeline(t, st, dir, receiverYAML("", `      email_configs:
         - `+mailYAML(downAddr, "smtp.pw")+`
         - `+mailYAML(picky.addr, "wrong.pw")), pipelineOpts{}).
@@ -245,7 +246,7 @@ func TestPipelineRestartWithAFullOutbox(t *testing.T) {
 			batch := alerts("GatewayErrorRate", 100, time.Now().Add(-time.Minute).UTC())
 
 			// Before: no worker runs, so the 200 notifications wait.
-			st := openStore(t, sqlite(dir))
+			st := storetest.Open(t, sqlite(dir))
 			p := newPipeline(t, st, dir, yml, pipelineOpts{noDelivery: true})
 			p.post(batch[:50])
 			p.post(batch[50:])
@@ -263,7 +264,7 @@ func TestPipelineRestartWithAFullOutbox(t *testing.T) {
 
 			// After: the same file, a fresh process.
 			start := time.Now()
-			st = openStore(t, sqlite(dir))
+			st = storetest.Open(t, sqlite(dir))
 			p = newPipeline(t, st, dir, yml, pipelineOpts{})
 			eventually(t, "the outbox delivered", outboxDone(t, st, 200))
 			t.Logf("200 notifications delivered %s after the restart", time.Since(start).Round(time.Millisecond))
@@ -301,7 +302,7 @@ func TestPipelineTwoReceiversShareOnePostgreSQL(t *testing.T) {
 			yml := receiverYAML(tc.route, "      webhook_configs: ["+hookYAML(sink)+"]\n      feishu_configs: ["+botYAML(bot)+
 				"]\n      email_configs:\n        - "+mailYAML(relay.addr, "smtp.pw"))
 			url := pg.NewDB(t)
-			stA, stB := openStore(t, store.Options{DatabaseURL: url}), openStore(t, store.Options{DatabaseURL: url})
+			stA, stB := storetest.Open(t, store.Options{DatabaseURL: url}), storetest.Open(t, store.Options{DatabaseURL: url})
 			a, b := newPipeline(t, stA, dir, yml, pipelineOpts{}), newPipeline(t, stB, dir, yml, pipelineOpts{})
 
 			// An Alertmanager HA pair (or a sidecar) posts the same alerts
@@ -375,7 +376,7 @@ func TestPipelineFailingChannelAlertsTheOthers(t *testing.T) {
 		return http.StatusNoContent
 	})
 	sink, bot, relay := newWebhookSink(t, nil), newFeishuBot(t, nil), startSMTP(t, "127.0.0.1:0")
-	st := openStore(t, sqlite(dir))
+	st := storetest.Open(t, sqlite(dir))
 	newPipeline(t, st, dir, receiverYAML("", "      webhook_configs: ["+hookYAML(broken)+", "+hookYAML(sink)+
 		"]\n      feishu_configs: ["+botYAML(bot)+"]\n      email_configs:\n        - "+mailYAML(relay.addr, "smtp.pw")),
 		pipelineOpts{threshold: 2}).post(alerts("GatewayErrorRate", 1, time.Now()))
@@ -436,7 +437,7 @@ func TestPipelineTwoFailingChannelsAreNotToldOfThemselves(t *testing.T) {
 	refuse := func(int) int { return http.StatusServiceUnavailable }
 	broken := []*webhookSink{newWebhookSink(t, refuse), newWebhookSink(t, refuse)}
 	sink := newWebhookSink(t, nil)
-	st := openStore(t, sqlite(dir))
+	st := storetest.Open(t, sqlite(dir))
 	newPipeline(t, st, dir, receiverYAML("", "      webhook_configs: ["+hookYAML(broken[0])+", "+hookYAML(broken[1])+", "+hookYAML(sink)+"]"),
 		pipelineOpts{threshold: 1}).post(alerts("GatewayErrorRate", 1, time.Now()))
 
@@ -476,8 +477,8 @@ func TestPipelineHAPairReportsAChannelRecoveryOnce(t *testing.T) {
 	sink := newWebhookSink(t, nil)
 	yml := receiverYAML("", "      webhook_configs: ["+hookYAML(broken)+", "+hookYAML(sink)+"]")
 	url := pg.NewDB(t)
-	a := newPipeline(t, openStore(t, store.Options{DatabaseURL: url}), dir, yml, pipelineOpts{threshold: 1})
-	b := newPipeline(t, openStore(t, store.Options{DatabaseURL: url}), dir, yml, pipelineOpts{threshold: 1})
+	a := newPipeline(t, storetest.Open(t, store.Options{DatabaseURL: url}), dir, yml, pipelineOpts{threshold: 1})
+	b := newPipeline(t, storetest.Open(t, store.Options{DatabaseURL: url}), dir, yml, pipelineOpts{threshold: 1})
 
 	// Fresh alerts to both (a master each: no cooldown) keep both workers
 	// sending to the broken channel, until each has seen what is awaited.

@@ -8,23 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/storetest"
 	"github.com/gatewarden/gatewarden/store"
 )
 
-func openStore(t *testing.T) *store.Store { return openStoreB(t) }
+func openStore(t testing.TB) *store.Store { return storetest.SQLite(t) }
 
 func storeChannel(name string) store.Channel {
 	return store.Channel{Name: name, Type: "webhook", Enabled: true}
-}
-
-func openStoreB(t testing.TB) *store.Store {
-	t.Helper()
-	s, err := store.Open(context.Background(), store.Options{Path: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // flaky is the real store behind a switch that makes writes fail, as a

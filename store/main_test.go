@@ -48,8 +48,6 @@ func wantsPostgres() bool {
 	return err != nil || re.MatchString("TestContractPostgres") || re.MatchString("TestPostgresConcurrentOpen")
 }
 
-func requirePostgres(t testing.TB) { t.Helper(); pg.Require(t) }
-
 // backend yields Options for a fresh, empty database of one dialect.
 type backend func(t testing.TB) Options
 

@@ -206,3 +206,12 @@ func (c *Cluster) NewDB(t testing.TB) string {
 	}
 	return c.AdminURL[:i+1] + name + query
 }
+
+// Main runs a test binary's tests with a cluster in *c, started before
+// them and stopped after, for a package's TestMain.
+func Main(m *testing.M, c **Cluster) {
+	*c = Start()
+	code := m.Run()
+	(*c).Stop()
+	os.Exit(code)
+}

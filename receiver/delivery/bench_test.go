@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/storetest"
 	"github.com/gatewarden/gatewarden/receiver/delivery"
 )
 
@@ -14,7 +15,7 @@ import (
 // items/s: claims, channel reads, HTTP round trips, marks and history.
 func BenchmarkDeliver(b *testing.B) {
 	const perRound = 1000
-	st, sk := openSQLite(b), newSink(b)
+	st, sk := storetest.SQLite(b), newSink(b)
 	ch := channel(b, st, "bench", sk.URL+"/hook")
 	var elapsed time.Duration
 	for round := 0; b.Loop(); round++ {

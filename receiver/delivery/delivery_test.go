@@ -11,12 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/gatewarden/gatewarden/internal/storetest"
 	"github.com/gatewarden/gatewarden/receiver/delivery"
 	"github.com/gatewarden/gatewarden/store"
 )
 
 func TestDeliveredOnceAndWakeIsImmediate(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	ch := channel(t, st, "ops", sk.URL+"/hook")
 	reg := prometheus.NewRegistry()
 	// An hour between polls: only Wake can explain a prompt delivery.
@@ -92,7 +93,7 @@ func value(t testing.TB, reg *prometheus.Registry, name string, labels ...string
 }
 
 func TestRetriesWithGrowingBackoffThenDeliversOnce(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	sk.respond = func(_, _ string, n int) (int, http.Header) {
 		if n < 3 {
 			return http.StatusInternalServerError, nil
@@ -155,7 +156,7 @@ func equalDurations(a, b []time.Duration) bool {
 }
 
 func TestDefaultJitterStaysUnderTheCeiling(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	sk.respond = func(string, string, int) (int, http.Header) { return http.StatusBadGateway, nil }
 	ch := channel(t, st, "jitter", sk.URL+"/hook")
 	it := enqueue(t, st, ch, "g")
@@ -174,7 +175,7 @@ func TestDefaultJitterStaysUnderTheCeiling(t *testing.T) {
 }
 
 func TestPermanentFailureIsNotRetried(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	sk.respond = func(string, string, int) (int, http.Header) { return http.StatusBadRequest, nil }
 	ch := channel(t, st, "strict", sk.URL+"/hook")
 	it := enqueue(t, st, ch, "g")
@@ -195,7 +196,7 @@ func TestPermanentFailureIsNotRetried(t *testing.T) {
 }
 
 func TestRetryAfterIsHonoured(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	sk.respond = func(_, _ string, n int) (int, http.Header) {
 		if n == 0 {
 			return http.StatusServiceUnavailable, http.Header{"Retry-After": {"120"}}
@@ -217,7 +218,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 }
 
 func TestGivesUpAfterMaxAge(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	sk.respond = func(string, string, int) (int, http.Header) { return http.StatusInternalServerError, nil }
 	ch := channel(t, st, "down", sk.URL+"/hook")
 	it := enqueue(t, st, ch, "g")
@@ -240,7 +241,7 @@ func TestGivesUpAfterMaxAge(t *testing.T) {
 }
 
 func TestDisabledChannelIsSuppressed(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	ch := channel(t, st, "muted", sk.URL+"/hook")
 	ch.Enabled = false
 	if _, err := st.UpdateChannel(context.Background(), ch); err != nil {
@@ -261,7 +262,7 @@ func TestDisabledChannelIsSuppressed(t *testing.T) {
 }
 
 func TestFailingChannelRaisesAndResolves(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	var mu sync.Mutex
 	healthy := false
 	sk.respond = func(string, string, int) (int, http.Header) {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -28,27 +26,7 @@ var pg *pgtest.Cluster
 // builder is the receiver's own: channels are built as in production.
 var builder delivery.Builder = &receiver.Integrations{}
 
-func TestMain(m *testing.M) {
-	pg = pgtest.Start()
-	code := m.Run()
-	pg.Stop()
-	os.Exit(code)
-}
-
-func openSQLite(t testing.TB) *store.Store {
-	t.Helper()
-	return openStore(t, store.Options{Path: filepath.Join(t.TempDir(), "gw.db")})
-}
-
-func openStore(t testing.TB, o store.Options) *store.Store {
-	t.Helper()
-	s, err := store.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
 
 // sink is a real webhook receiver on 127.0.0.1. respond decides each
 // request's answer from how many requests for the same group key came

@@ -5,12 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/storetest"
 	"github.com/gatewarden/gatewarden/receiver/delivery"
 	"github.com/gatewarden/gatewarden/store"
 )
 
 func TestConcurrencyIsBoundedPerChannel(t *testing.T) {
-	st := openSQLite(t)
+	st := storetest.SQLite(t)
 	sinks := []*sink{newSink(t), newSink(t)}
 	for _, sk := range sinks {
 		// The first two requests wait for each other, so the sink surely
@@ -47,7 +48,7 @@ func TestConcurrencyIsBoundedPerChannel(t *testing.T) {
 }
 
 func TestRateIsLimitedPerChannel(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	ch := channel(t, st, "ops", sk.URL+"/hook")
 	const n, rate = 150, 100.0 // a burst of 100, then one send every 10ms
 	items := fill(t, st, ch, "item", n)
@@ -72,7 +73,7 @@ func TestRateIsLimitedPerChannel(t *testing.T) {
 // to the outbox unsent, so a hanging channel does not sit on claims that
 // other channels' items need.
 func TestBusyLaneGivesClaimsBack(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	hang := make(chan struct{})
 	t.Cleanup(func() { close(hang) }) // runs before the sink closes
 	sk.hold = func(string, int) { <-hang }

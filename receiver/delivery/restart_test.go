@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/storetest"
 	"github.com/gatewarden/gatewarden/receiver/delivery"
 	"github.com/gatewarden/gatewarden/store"
 )
@@ -52,7 +53,7 @@ func exactlyOnce(t *testing.T, st *store.Store, sk *sink, ch store.Channel, pref
 }
 
 func TestRestartWithAFullOutbox(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	// Slow enough answers that worker A is stopped with work left.
 	sk.hold = func(string, int) { time.Sleep(2 * time.Millisecond) }
 	ch := channel(t, st, "ops", sk.URL+"/hook")
@@ -86,7 +87,7 @@ func TestRestartWithAFullOutbox(t *testing.T) {
 // them at start once they are older than StaleAfter, and leaves a live
 // worker's fresh claims alone.
 func TestStaleClaimsAreRequeuedAtStart(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	ch := channel(t, st, "ops", sk.URL+"/hook")
 	crashed := enqueue(t, st, ch, "crashed")
 	claimed, err := st.ClaimDue(context.Background(), time.Now(), 10) // the crashed worker's claim
@@ -119,7 +120,7 @@ func TestStaleClaimsAreRequeuedAtStart(t *testing.T) {
 
 func TestTwoWorkersShareOnePostgreSQLStore(t *testing.T) {
 	url := pg.NewDB(t)
-	a, b := openStore(t, store.Options{DatabaseURL: url}), openStore(t, store.Options{DatabaseURL: url})
+	a, b := storetest.Open(t, store.Options{DatabaseURL: url}), storetest.Open(t, store.Options{DatabaseURL: url})
 	sk := newSink(t)
 	ch := channel(t, a, "ops", sk.URL+"/hook")
 	items := fill(t, a, ch, "item", 200)
@@ -138,7 +139,7 @@ func TestTwoWorkersShareOnePostgreSQLStore(t *testing.T) {
 // not cut off: cut off, its outcome would be unknown and it would be sent
 // again.
 func TestShutdownLetsSendsInProgressFinish(t *testing.T) {
-	st, sk := openSQLite(t), newSink(t)
+	st, sk := storetest.SQLite(t), newSink(t)
 	release := make(chan struct{})
 	var once sync.Once
 	free := func() { once.Do(func() { close(release) }) }
