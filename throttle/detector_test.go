@@ -20,6 +20,10 @@ type detector struct {
 	cond, recover rules.Condition
 	points        map[Instance][]rules.Point
 	firing        map[Instance]time.Time // last sent
+	// keep, when set, is the rule's keep_firing_for: the alert resolves
+	// only after recovery held that long, as the evaluator resolves it.
+	keep       time.Duration
+	clearSince map[Instance]time.Time
 }
 
 func newDetector(t testing.TB) *detector {
@@ -30,7 +34,8 @@ func newDetector(t testing.TB) *detector {
 	for _, g := range gs.Groups {
 		for _, r := range g.Rules {
 			if r.Alert == config.DefaultThrottleRule {
-				return &detector{cond: *r.Condition, recover: *r.Recover, points: map[Instance][]rules.Point{}, firing: map[Instance]time.Time{}}
+				return &detector{cond: *r.Condition, recover: *r.Recover, points: map[Instance][]rules.Point{}, firing: map[Instance]time.Time{},
+					keep: time.Duration(r.KeepFiringFor), clearSince: map[Instance]time.Time{}}
 			}
 		}
 	}
@@ -50,14 +55,23 @@ func (d *detector) eval(cpu map[Instance]float64, now time.Time) []Event {
 		d.points[inst] = pts
 		last, firing := d.firing[inst]
 		if hold, judged := d.cond.Judge(pts, ts, d.cond.Value); judged && hold {
+			delete(d.clearSince, inst)
 			if !firing || now.Sub(last) >= time.Minute {
 				d.firing[inst] = now
 				out = append(out, Event{Rule: config.DefaultThrottleRule, Instance: inst, Firing: true, Value: v, At: now})
 			}
 			continue
 		}
-		if rec, judged := d.recover.Judge(pts, ts, d.recover.Value); firing && judged && rec {
+		rec, judged := d.recover.Judge(pts, ts, d.recover.Value)
+		if firing && judged && rec && d.keep > 0 {
+			if _, ok := d.clearSince[inst]; !ok {
+				d.clearSince[inst] = now
+			}
+			rec = now.Sub(d.clearSince[inst]) >= d.keep
+		}
+		if firing && judged && rec {
 			delete(d.firing, inst)
+			delete(d.clearSince, inst)
 			out = append(out, Event{Rule: config.DefaultThrottleRule, Instance: inst, Value: v, At: now})
 		} else if firing && now.Sub(last) >= time.Minute {
 			d.firing[inst] = now

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatewarden/gatewarden/config"
+	"github.com/gatewarden/gatewarden/gatewaysim"
 	"github.com/gatewarden/gatewarden/store"
 )
 
@@ -94,12 +95,6 @@ func TestSpikeThrottledAndReleased(t *testing.T) {
 	}
 	if _, ok := h.active(t1p1i1); ok || h.metric("gatewarden_throttle_active") != 0 {
 		t.Fatal("the released throttle is still active")
-	}
-	// The rule's alert fires on through its observation window and is
-	// re-sent: with CPU low, that is no new anomaly.
-	h.steps(12)
-	if keys := h.front.patches(); len(keys) != 2 {
-		t.Fatalf("PATCHes %v: throttled again on a re-send after recovering", keys)
 	}
 
 	// Audit: the decision, each call and its verification.
@@ -381,5 +376,32 @@ func TestRestartMidCall(t *testing.T) {
 	}
 	if act, _ := h.active(t1p1i1); act.State != StateThrottled {
 		t.Fatalf("after the restart %+v", act)
+	}
+}
+
+// TestNoRethrottleOnResendAfterRelease: with a stable window shorter than
+// the rule's keep_firing_for, the throttle is released while the alert
+// still fires; its re-sends, with CPU low, are no new anomaly.
+func TestNoRethrottleOnResendAfterRelease(t *testing.T) {
+	h := newHarness(t, setup{keepFiring: true, policy: func(p *config.ThrottlePolicy) { p.StableWindow = config.Duration(20 * time.Second) }})
+	sc, err := h.sim.StartScenario(gatewaysim.ScenarioRequest{Name: "cpu-spike",
+		Target: gatewaysim.Target{TenantID: t1p1i1.TenantID, PluginID: t1p1i1.PluginID, InstanceID: t1p1i1.InstanceID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.steps(3)
+	if n := len(h.front.patches()); n != 1 {
+		t.Fatalf("%d PATCHes after the third anomalous sample", n)
+	}
+	h.sim.StopScenario(sc.ID) // the cause is gone: CPU stays low after the release
+	for i := 0; len(h.front.patches()) < 2; i++ {
+		if i > 30 {
+			t.Fatalf("not released within 5 minutes: PATCHes %v", h.front.patches())
+		}
+		h.step()
+	}
+	h.steps(12) // two minutes: the alert keeps firing for one, and is re-sent
+	if keys := h.front.patches(); len(keys) != 2 {
+		t.Fatalf("PATCHes %v: throttled again on a re-send after recovering", keys)
 	}
 }

@@ -279,6 +279,9 @@ type setup struct {
 	// snapshot answers the Sampler from the last scrape, as the TSDB
 	// would, instead of re-reading the sim on every call: for large sims.
 	snapshot bool
+	// keepFiring makes the detector honour the rule's keep_firing_for,
+	// as the evaluator does; off, an alert resolves on recovery alone.
+	keepFiring bool
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -293,7 +296,11 @@ func newHarness(t testing.TB, s setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, clk: clk, sim: sim, front: &front{next: sim.Handler()}, det: newDetector(t),
+	det := newDetector(t)
+	if !s.keepFiring {
+		det.keep = 0
+	}
+	h := &harness{t: t, clk: clk, sim: sim, front: &front{next: sim.Handler()}, det: det,
 		dbPath: filepath.Join(t.TempDir(), "gatewarden.db")}
 	h.srv = httptest.NewServer(h.front)
 	t.Cleanup(h.srv.Close)
