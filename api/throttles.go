@@ -121,16 +121,22 @@ func readActor(r *http.Request) (actorBody, error) {
 	return b, nil
 }
 
-func (a *API) releaseThrottle(w http.ResponseWriter, r *http.Request) error {
+// throttleAction reads what a release or a feedback acts on, and who acts.
+func (a *API) throttleAction(r *http.Request) (Throttles, int64, actorBody, error) {
 	t, err := a.throttlesOn()
 	if err != nil {
-		return err
+		return nil, 0, actorBody{}, err
 	}
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
+		return nil, 0, actorBody{}, err
 	}
 	b, err := readActor(r)
+	return t, id, b, err
+}
+
+func (a *API) releaseThrottle(w http.ResponseWriter, r *http.Request) error {
+	t, id, b, err := a.throttleAction(r)
 	if err != nil {
 		return err
 	}
@@ -141,15 +147,7 @@ func (a *API) releaseThrottle(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) throttleFeedback(w http.ResponseWriter, r *http.Request) error {
-	t, err := a.throttlesOn()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	b, err := readActor(r)
+	t, id, b, err := a.throttleAction(r)
 	if err != nil {
 		return err
 	}

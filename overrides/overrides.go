@@ -149,18 +149,19 @@ func lookup(es []entry, target labels.Labels) (float64, bool) {
 }
 
 // Run reloads every interval until ctx ends, so overrides written by
-// another gatewarden on the same store apply here too.
+// another gatewarden on the same store apply here too. The first load is
+// the caller's, before the first evaluation.
 func (s *Set) Run(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("loading threshold overrides failed; keeping the previous ones", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("loading threshold overrides failed; keeping the previous ones", "err", err)
 		}
 	}
 }

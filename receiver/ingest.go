@@ -165,15 +165,18 @@ type postable struct {
 // normalize validates as Alertmanager does and fills its defaults: a start
 // of now, and an end resolve_timeout ahead for a firing alert without one.
 func (in *Ingest) normalize(p postable, now time.Time, resolved bool) (Alert, error) {
-	ls := model.LabelSet{}
-	for k, v := range p.Labels {
-		ls[model.LabelName(k)] = model.LabelValue(v)
-	}
-	if len(ls) == 0 {
+	if len(p.Labels) == 0 {
 		return Alert{}, fmt.Errorf("alert without labels")
 	}
-	if err := ls.Validate(); err != nil {
-		return Alert{}, fmt.Errorf("alert %s: %v", ls, err)
+	// LabelSet.Validate's checks, without building a LabelSet per alert
+	// on the hot path; one is built for the message only.
+	for k, v := range p.Labels {
+		if !model.LabelName(k).IsValid() {
+			return Alert{}, fmt.Errorf("alert %s: invalid name %q", labelSet(p.Labels), k)
+		}
+		if !model.LabelValue(v).IsValid() {
+			return Alert{}, fmt.Errorf("alert %s: invalid value %q", labelSet(p.Labels), v)
+		}
 	}
 	a := Alert{Labels: p.Labels, Annotations: p.Annotations, StartsAt: p.StartsAt, EndsAt: p.EndsAt, GeneratorURL: p.GeneratorURL}
 	if a.StartsAt.IsZero() {
@@ -189,7 +192,7 @@ func (in *Ingest) normalize(p postable, now time.Time, resolved bool) (Alert, er
 		a.EndsAt = now.Add(in.resolveTimeout)
 	}
 	if a.EndsAt.Before(a.StartsAt) {
-		return Alert{}, fmt.Errorf("alert %s: endsAt %s is before startsAt %s", ls, a.EndsAt.Format(time.RFC3339), a.StartsAt.Format(time.RFC3339))
+		return Alert{}, fmt.Errorf("alert %s: endsAt %s is before startsAt %s", labelSet(p.Labels), a.EndsAt.Format(time.RFC3339), a.StartsAt.Format(time.RFC3339))
 	}
 	return a, nil
 }

@@ -8,6 +8,7 @@ package templates
 import (
 	"embed"
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/alertmanager/template"
 
@@ -48,14 +49,15 @@ func New(globs ...string) (*Templates, error) {
 	return &Templates{t: t}, nil
 }
 
-// Default returns the embedded templates alone; they are known to parse.
-func Default() *Templates {
+// Default returns the embedded templates alone, parsed once; they are
+// known to parse.
+var Default = sync.OnceValue(func() *Templates {
 	t, err := New()
 	if err != nil {
 		panic(err)
 	}
 	return t
-}
+})
 
 func lang(m *message.Message) string {
 	if m.Language == "zh" {
