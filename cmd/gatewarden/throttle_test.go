@@ -30,6 +30,7 @@ throttle:
   stable_window: 3s
 `)
 	d := startDaemon(t, cfg, filepath.Join(dir, "data"))
+	onset := time.Now()
 	if _, err := sim.StartScenario(gatewaysim.ScenarioRequest{Name: "cpu-spike", Target: gatewaysim.Target{TenantID: "t1", PluginID: "t1-plugin1", InstanceID: "i1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +53,7 @@ throttle:
 		return false
 	}
 	long("the instance throttled at the gateway", throttled)
+	throttledAt := time.Since(onset)
 	var active struct {
 		Items []struct {
 			InstanceID string `json:"instance_id"`
@@ -63,6 +65,7 @@ throttle:
 		t.Fatalf("active throttles: %+v", active)
 	}
 	long("the throttle released once CPU stayed low", func() bool { return !throttled() })
+	t.Logf("spike started → throttled at the gateway %v, released %v later", throttledAt.Round(time.Millisecond), (time.Since(onset) - throttledAt).Round(time.Millisecond))
 	var history struct {
 		Total int `json:"total"`
 		Items []struct {
