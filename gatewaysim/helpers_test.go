@@ -11,47 +11,29 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/textparse"
+
+	"github.com/gatewarden/gatewarden/internal/testclock"
 )
 
 // start is a Monday noon, so the daily curve is near its mean.
 var start = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 
-// clock is the injected clock; handlers read it from server goroutines.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	return c.t
-}
-
 type harness struct {
 	t   testing.TB
 	sim *Sim
-	clk *clock
+	clk *testclock.Clock
 }
 
 // newHarness builds a sim on an injected clock, with bursts off so rates
 // measured over a few minutes are the scenario's doing.
 func newHarness(t testing.TB, mutate func(*Options)) *harness {
 	t.Helper()
-	clk := &clock{t: start}
+	clk := testclock.New(start)
 	opts := DefaultOptions()
 	opts.BurstsPerHour = 0
 	opts.Now = clk.Now
@@ -68,7 +50,7 @@ func newHarness(t testing.TB, mutate func(*Options)) *harness {
 // step advances the clock and the sim n ticks.
 func (h *harness) step(n int) {
 	for range n {
-		h.sim.Step(h.clk.advance(h.sim.opts.Tick))
+		h.sim.Step(h.clk.Advance(h.sim.opts.Tick))
 	}
 }
 

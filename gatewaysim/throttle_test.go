@@ -68,7 +68,7 @@ func TestThrottleAppliesAndExpires(t *testing.T) {
 func TestThrottleIsIdempotent(t *testing.T) {
 	h := newHarness(t, nil)
 	first := h.patch(throttleBody("16", "60"), "same", http.StatusOK)
-	h.clk.advance(10 * time.Second)
+	h.clk.Advance(10 * time.Second)
 	rec := h.do("PATCH", throttlePath, throttleBody("8", "600"), "Idempotency-Key", "same")
 	if rec.Code != http.StatusOK || rec.Header().Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replay: %d %v", rec.Code, rec.Header())
@@ -97,7 +97,7 @@ func TestThrottleIsIdempotent(t *testing.T) {
 	}
 
 	// Keys are forgotten after a day of sim time: the same key applies anew.
-	h.clk.advance(keyRetention)
+	h.clk.Advance(keyRetention)
 	h.step(1)
 	if th := h.patch(throttleBody("4", "60"), "same", http.StatusOK); th.MaxConcurrency != 4 {
 		t.Errorf("a key a day old was replayed: %+v", th)

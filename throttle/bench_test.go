@@ -71,7 +71,7 @@ func BenchmarkSimultaneous1000(b *testing.B) {
 		if _, err := h.sim.StartScenario(gatewaysim.ScenarioRequest{Name: "cpu-spike"}); err != nil {
 			b.Fatal(err)
 		}
-		h.sim.Step(h.clk.advance(simTick))
+		h.sim.Step(h.clk.Advance(simTick))
 		h.sampler.scrape(b)
 		var evs []Event
 		for inst, v := range h.sampler.cpus() {

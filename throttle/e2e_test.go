@@ -352,7 +352,7 @@ func TestRestartMidCall(t *testing.T) {
 	h.spike(t1p1i1)
 	h.steps(2)
 	// Observe without waiting for the call to settle.
-	h.sim.Step(h.clk.advance(simTick))
+	h.sim.Step(h.clk.Advance(simTick))
 	h.sampler.scrape(t)
 	h.ctl.Observe(context.Background(), h.det.eval(h.sampler.cpus(), h.clk.Now()))
 	for len(h.front.patches()) == 0 {

@@ -134,7 +134,7 @@ func TestUnsupported(t *testing.T) {
 	})
 	h.spike(t2p1i1)
 	h.steps(2)
-	h.sim.Step(h.clk.advance(simTick))
+	h.sim.Step(h.clk.Advance(simTick))
 	h.sampler.scrape(t)
 	evs := append(h.det.eval(h.sampler.cpus(), h.clk.Now()), Event{Rule: config.DefaultThrottleRule, Instance: ghost, Firing: true, Value: 0.97})
 	h.ctl.Observe(context.Background(), evs)
@@ -253,7 +253,7 @@ func TestExpiredWhileDown(t *testing.T) {
 	act, _ := h.active(t1p1i1)
 	h.ctl.Close()
 	for range 61 { // 10 minutes and more of sim time without gatewarden
-		h.sim.Step(h.clk.advance(simTick))
+		h.sim.Step(h.clk.Advance(simTick))
 	}
 	h.start()
 	h.drain()

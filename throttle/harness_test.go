@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatewarden/gatewarden/config"
 	"github.com/gatewarden/gatewarden/gatewaysim"
+	"github.com/gatewarden/gatewarden/internal/testclock"
 	"github.com/gatewarden/gatewarden/store"
 )
 
@@ -33,24 +34,6 @@ import (
 var start = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 
 const simTick = 10 * time.Second // the built-in rules count samples 10 s apart
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	return c.t
-}
 
 // front stands between the controller and the sim: it counts PATCHes and
 // their keys, fails the first few, delays answers, and tracks how many
@@ -257,7 +240,7 @@ func (n *notices) with(status string, inst Instance) []Notice {
 // harness is one gatewarden throttle against one sim.
 type harness struct {
 	t       testing.TB
-	clk     *clock
+	clk     *testclock.Clock
 	sim     *gatewaysim.Sim
 	front   *front
 	srv     *httptest.Server
@@ -286,7 +269,7 @@ type setup struct {
 
 func newHarness(t testing.TB, s setup) *harness {
 	t.Helper()
-	clk := &clock{t: start}
+	clk := testclock.New(start)
 	so := gatewaysim.DefaultOptions()
 	so.BurstsPerHour, so.Now, so.Tick = 0, clk.Now, simTick
 	if s.sim != nil {
@@ -351,7 +334,7 @@ func (h *harness) start() {
 // It returns the events of the evaluation.
 func (h *harness) step() []Event {
 	h.t.Helper()
-	now := h.clk.advance(simTick)
+	now := h.clk.Advance(simTick)
 	h.sim.Step(now)
 	h.sampler.scrape(h.t)
 	events := h.det.eval(h.sampler.cpus(), now)

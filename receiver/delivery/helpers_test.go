@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatewarden/gatewarden/internal/pgtest"
+	"github.com/gatewarden/gatewarden/internal/testclock"
 	"github.com/gatewarden/gatewarden/receiver"
 	"github.com/gatewarden/gatewarden/receiver/delivery"
 	"github.com/gatewarden/gatewarden/receiver/message"
@@ -205,26 +206,9 @@ func item(t testing.TB, st *store.Store, id int64) store.OutboxItem {
 	return it
 }
 
-// clock is a settable clock. It starts at the real time so that items the
-// store stamped as due now are due by it too.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Now().UTC().Truncate(time.Microsecond)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock starts at the real time, so that items the store stamped as
+// due now are due by it too.
+func newClock() *testclock.Clock { return testclock.New(time.Now().UTC().Truncate(time.Microsecond)) }
 
 // noJitter makes every backoff its ceiling, so tests can assert it.
 func noJitter(d time.Duration) time.Duration { return d }
