@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/gatewarden/gatewarden/config"
+	"github.com/gatewarden/gatewarden/internal/httperr"
 )
 
 // HTTPGateway calls the gateway's throttle endpoint:
@@ -170,14 +170,11 @@ func errorMessage(b []byte) string {
 	return s
 }
 
-// retryAfter reads delay-seconds; an HTTP date or garbage is ignored (the
+// retryAfter reads delay-seconds or an HTTP date; garbage is ignored (the
 // backoff applies).
 func retryAfter(v string) time.Duration {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < 0 {
-		return 0
-	}
-	return time.Duration(n) * time.Second
+	d, _ := httperr.RetryAfter(v, time.Now())
+	return d
 }
 
 // classify names a failed attempt for the audit and the failure metric,

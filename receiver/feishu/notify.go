@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/httperr"
 	"github.com/gatewarden/gatewarden/receiver/message"
 	"github.com/gatewarden/gatewarden/receiver/templates"
 )
@@ -158,15 +159,15 @@ func (n *Notifier) post(ctx context.Context, target *url.URL, body []byte, lim *
 	if errors.As(err, &apiErr) && apiErr.RateLimited() {
 		// Feishu counts more than we do (other senders to the same bot):
 		// hold every sender of this process, not only this message.
-		lim.pause(n.now(), retryAfter(resp.Header))
+		lim.pause(n.now(), retryAfter(resp.Header, n.now()))
 	}
 	return retry, err
 }
 
-// retryAfter reads Retry-After in seconds, one second when absent.
-func retryAfter(h http.Header) time.Duration {
-	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
+// retryAfter reads Retry-After, one second when absent.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	if d, ok := httperr.RetryAfter(h.Get("Retry-After"), now); ok {
+		return d
 	}
 	return time.Second
 }

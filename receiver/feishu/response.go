@@ -2,11 +2,12 @@ package feishu
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/gatewarden/gatewarden/internal/httperr"
 )
 
 // Feishu's codes for a refusal that resending cannot cure. Other nonzero
@@ -90,29 +91,16 @@ func classify(status int, body []byte) (retry bool, err error) {
 	return false, e
 }
 
-// postError is a transport failure reported without the URL: Go's
-// *url.Error quotes it in full, token included.
-type postError struct {
-	msg string
-	err error
-}
-
-func (e *postError) Error() string { return e.msg }
-func (e *postError) Unwrap() error { return e.err }
-
 // redact reports err against scheme://host only. The inner error is kept
 // for errors.Is (context.DeadlineExceeded); its text is scrubbed too, in
 // case a layer below quoted the URL as well.
 func redact(err error, u *url.URL) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	msg := err.Error()
-	for _, s := range []string{u.String(), u.EscapedPath(), u.Path, u.RawQuery} {
-		if len(s) > 1 {
-			msg = strings.ReplaceAll(msg, s, "<redacted>")
+	return httperr.Transport("feishu: post", u, err, func(msg string) string {
+		for _, s := range []string{u.String(), u.EscapedPath(), u.Path, u.RawQuery} {
+			if len(s) > 1 {
+				msg = strings.ReplaceAll(msg, s, "<redacted>")
+			}
 		}
-	}
-	return &postError{msg: fmt.Sprintf("feishu: post %s://%s: %s", u.Scheme, u.Host, msg), err: err}
+		return msg
+	})
 }

@@ -3,9 +3,7 @@ package webhook
 import (
 	"fmt"
 	"io"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -59,17 +57,6 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 // RetryAfter returns After.
 func (e *RetryAfterError) RetryAfter() time.Duration { return e.After }
 
-// sendError stands in for the *url.Error of a failed round trip, whose text
-// and URL field hold the whole URL. It keeps the cause reachable for
-// errors.Is (context.DeadlineExceeded, net.Error) with a redacted message.
-type sendError struct {
-	msg string
-	err error
-}
-
-func (e *sendError) Error() string { return e.msg }
-func (e *sendError) Unwrap() error { return e.err }
-
 // readExcerpt reads a failed response's body for its error.
 func readExcerpt(body io.Reader, r *redactor) string {
 	b, _ := io.ReadAll(io.LimitReader(body, excerptRead+1))
@@ -78,25 +65,4 @@ func readExcerpt(body io.Reader, r *redactor) string {
 		b = b[:excerptRead]
 	}
 	return strings.TrimSpace(r.excerpt(b, complete))
-}
-
-// retryAfter parses a Retry-After value, delta-seconds or an HTTP-date. A
-// value that asks for no wait (0, a past date) or does not parse is not
-// reported: the outbox's own backoff applies.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 || secs > math.MaxInt64/int64(time.Second) {
-			return 0, false
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	d := t.Sub(now)
-	return d, d > 0
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/common/version"
 
+	"github.com/gatewarden/gatewarden/internal/httperr"
 	"github.com/gatewarden/gatewarden/receiver/message"
 	"github.com/gatewarden/gatewarden/receiver/templates"
 )
@@ -205,18 +206,17 @@ func (n *Notifier) request(ctx context.Context, u *url.URL, body []byte, secret 
 	return req, nil
 }
 
-// transportError drops the *url.Error wrapper, whose text is the whole URL, and
-// names the destination by origin alone.
+// transportError names the destination by origin alone, the URL's
+// secrets scrubbed from whatever a layer below quoted.
 func (n *Notifier) transportError(err error, u *url.URL, secret string, timedOut bool) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	msg := newRedactor(u, secret, n.cfg.Headers).text(err.Error())
-	if timedOut {
-		msg += fmt.Sprintf(" (timeout %s)", n.timeout)
-	}
-	return &sendError{msg: "webhook: POST " + origin(u) + ": " + msg, err: err}
+	r := newRedactor(u, secret, n.cfg.Headers)
+	return httperr.Transport("webhook: POST", u, err, func(msg string) string {
+		msg = r.text(msg)
+		if timedOut {
+			msg += fmt.Sprintf(" (timeout %s)", n.timeout)
+		}
+		return msg
+	})
 }
 
 // check classifies a response: 2xx is delivered, 429 and 5xx are worth
@@ -228,16 +228,12 @@ func (n *Notifier) check(resp *http.Response, u *url.URL, secret string) (bool, 
 		return false, nil
 	}
 	r := newRedactor(u, secret, n.cfg.Headers)
-	serr := &StatusError{Origin: origin(u), StatusCode: code, Body: readExcerpt(resp.Body, r)}
+	serr := &StatusError{Origin: httperr.Origin(u), StatusCode: code, Body: readExcerpt(resp.Body, r)}
 	if code != http.StatusTooManyRequests && (code < 500 || code > 599) {
 		return false, serr
 	}
-	if d, ok := retryAfter(resp.Header.Get("Retry-After"), n.now()); ok {
+	if d, ok := httperr.RetryAfter(resp.Header.Get("Retry-After"), n.now()); ok {
 		return true, &RetryAfterError{After: d, Err: serr}
 	}
 	return true, serr
 }
-
-// origin names a destination in errors: the path and query may hold a token,
-// the host does not.
-func origin(u *url.URL) string { return u.Scheme + "://" + u.Host }
