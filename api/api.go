@@ -128,7 +128,7 @@ func (a *API) routes() []route {
 		{"DELETE /admin/alert-channels/{id}", true, a.deleteChannel},
 		{"POST /admin/alert-channels/{id}/test", true, a.testChannel},
 		{"GET /admin/alert-history", false, a.listHistory},
-	}, a.throttleRoutes()...)
+	}, append(a.throttleRoutes(), a.consoleRoutes()...)...)
 }
 
 // Patterns lists the routes, for the OpenAPI test.
