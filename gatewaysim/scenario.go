@@ -55,6 +55,10 @@ type Scenario struct {
 	Target    Target             `json:"target,omitzero"`
 	Params    map[string]float64 `json:"params"`
 	StartedAt time.Time          `json:"started_at"`
+	// EffectiveAt is the step that first exposed the scenario's values,
+	// up to one tick after StartedAt: the moment an anomaly begins for
+	// whoever times its detection.
+	EffectiveAt time.Time `json:"effective_at,omitzero"`
 	// Status reports progress: a budget-ramp's step and, for one master,
 	// its spend as a fraction of the budget.
 	Status map[string]float64 `json:"status,omitempty"`

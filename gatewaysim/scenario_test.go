@@ -331,3 +331,20 @@ func TestScenariosFromOptions(t *testing.T) {
 		t.Fatalf("scenarios from options: %+v", got)
 	}
 }
+
+// TestScenarioEffectiveAt: a scenario takes effect at the next step, and
+// that step's time is what a detection benchmark starts its clock from.
+func TestScenarioEffectiveAt(t *testing.T) {
+	h := newHarness(t, nil)
+	h.step(1)
+	h.clk.Advance(300 * time.Millisecond)
+	if sc := h.startScenario(`{"name":"cpu-spike","target":{` + t1p1i1 + `}}`); !sc.EffectiveAt.IsZero() {
+		t.Fatalf("effective at %v before any step", sc.EffectiveAt)
+	}
+	h.step(1)
+	want := h.clk.Now()
+	h.step(3)
+	if got := h.sim.Scenarios()[0].EffectiveAt; !got.Equal(want) {
+		t.Fatalf("effective at %v, want the first step after the start, %v", got, want)
+	}
+}

@@ -140,6 +140,11 @@ func (s *Sim) Step(now time.Time) {
 	for i := range s.instances {
 		s.stepInstance(&s.instances[i], dt)
 	}
+	for _, sc := range s.scenarios {
+		if sc.EffectiveAt.IsZero() {
+			sc.EffectiveAt = now
+		}
+	}
 	s.mx.steps.Inc()
 }
 

@@ -19,7 +19,10 @@ type Throttle struct {
 	MaxConcurrency         int       `json:"max_concurrency"`
 	PreviousMaxConcurrency int       `json:"previous_max_concurrency"`
 	ExpiresAt              time.Time `json:"expires_at"`
-	IdempotencyKey         string    `json:"idempotency_key"`
+	// AppliedAt is when the gateway took the PATCH, so a benchmark can time
+	// an anomaly to its throttle without polling the list.
+	AppliedAt      time.Time `json:"applied_at"`
+	IdempotencyKey string    `json:"idempotency_key"`
 	// Released is set when the PATCH restored the original limit, which
 	// ends the throttle instead of starting one.
 	Released bool `json:"released,omitempty"`
@@ -135,7 +138,7 @@ func (s *Sim) applyThrottle(idx, limit int, now time.Time, ttl time.Duration, ke
 	t := Throttle{
 		TenantID: in.tenant, PluginID: in.plugin, InstanceID: in.id,
 		MaxConcurrency: limit, PreviousMaxConcurrency: in.limit,
-		ExpiresAt: now.Add(ttl).UTC(), IdempotencyKey: key,
+		ExpiresAt: now.Add(ttl).UTC(), AppliedAt: now.UTC(), IdempotencyKey: key,
 	}
 	if limit == in.orig {
 		t.Released, t.ExpiresAt = true, now.UTC()

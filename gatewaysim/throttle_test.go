@@ -34,7 +34,8 @@ func TestThrottleAppliesAndExpires(t *testing.T) {
 
 	th := h.patch(throttleBody("32", "300"), "k1", http.StatusOK)
 	want := Throttle{TenantID: "t1", PluginID: "t1-plugin1", InstanceID: "i1", MaxConcurrency: 32,
-		PreviousMaxConcurrency: defaultMaxCon, ExpiresAt: h.clk.Now().Add(300 * time.Second), IdempotencyKey: "k1"}
+		PreviousMaxConcurrency: defaultMaxCon, ExpiresAt: h.clk.Now().Add(300 * time.Second), AppliedAt: h.clk.Now(),
+		IdempotencyKey: "k1"}
 	if th != want {
 		t.Fatalf("PATCH answered %+v, want %+v", th, want)
 	}
