@@ -32,6 +32,7 @@ import (
 	"github.com/gatewarden/gatewarden/api"
 	"github.com/gatewarden/gatewarden/collector"
 	"github.com/gatewarden/gatewarden/config"
+	"github.com/gatewarden/gatewarden/console"
 	"github.com/gatewarden/gatewarden/evaluator"
 	"github.com/gatewarden/gatewarden/notifier"
 	"github.com/gatewarden/gatewarden/overrides"
@@ -195,6 +196,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	h.mux.Handle("/api/", gzipped(api))
 	admin.Register(h.mux)
 	rcv.register(h.mux)
+	console.New().Register(h.mux)
 	ready.Store(true)
 
 	var g run.Group
