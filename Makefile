@@ -26,6 +26,8 @@ test: test-deps lint
 # test-deps also provides PostgreSQL's server binaries for the store's
 # contract tests, which start a throw-away cluster of their own; the install
 # (Debian, as root, as in CI) is skipped when initdb and pg_ctl are present.
+# Likewise Debian's chromium, which the status console's browser tests drive
+# headless.
 test-deps:
 	$(GO) mod download
 	@if ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; \
@@ -36,6 +38,14 @@ test-deps:
 	else \
 	  echo "test-deps: PostgreSQL server binaries missing and cannot install them (need root and apt-get);"; \
 	  echo "           install the postgresql package or set GATEWARDEN_TEST_DATABASE_URL, or the store tests fail"; \
+	fi
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "test-deps: installing chromium for the console's browser tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	else \
+	  echo "test-deps: chromium missing and cannot install it (need root and apt-get); the console tests fail without it"; \
 	fi
 
 lint:

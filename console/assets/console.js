@@ -69,6 +69,7 @@ const GW = (() => {
       if (e.status === 401) return signOut("Wrong token: gatewarden no longer accepts it. Sign in again.");
       if (e.status === 403) {
         notify("Not allowed: this token is read-only; it may look but not change anything. (" + e.message + ")", true);
+        await checkRole();
       } else {
         notify("Failed: " + e.message, true);
       }
@@ -123,6 +124,16 @@ const GW = (() => {
     }
   }
 
+  // checkRole follows a role changed at a reload: the buttons a token may
+  // no longer use go away.
+  async function checkRole() {
+    try {
+      session.role = (await get("/admin/whoami")).role;
+    } catch (_) { return; }
+    showBadge();
+    refresh();
+  }
+
   function signOut(msg) {
     session.token = "";
     session.role = "";
@@ -147,11 +158,15 @@ const GW = (() => {
     $("#login").hidden = true;
     $("#session").hidden = false;
     $("#page").hidden = false;
+    showBadge();
+    route();
+  }
+
+  function showBadge() {
     const role = $("#role");
     role.textContent = canWrite() ? "admin" : "read-only";
     role.className = "badge " + (canWrite() ? "ok" : "pending");
     role.title = canWrite() ? "this token may change alerts and throttles" : "this token may look but not change anything";
-    route();
   }
 
   // route draws the page the address names: a fresh skeleton (filters,

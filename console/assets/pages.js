@@ -76,6 +76,13 @@
     });
   }
 
+  // value prints the evaluator's sample readably: 0.4727, not 4.727e-01.
+  function value(v) {
+    const n = Number(v);
+    if (v === undefined || v === null || v === "" || !Number.isFinite(n)) return v ?? "—";
+    return Math.abs(n) >= 1e6 || (n !== 0 && Math.abs(n) < 1e-3) ? n.toExponential(3) : String(+n.toPrecision(4));
+  }
+
   const labelKey = (ls) => JSON.stringify(Object.keys(ls || {}).sort().map((k) => [k, ls[k]]));
 
   pages.alerts = {
@@ -124,7 +131,7 @@
     },
   };
 
-  function alertRow(a, value) {
+  function alertRow(a, current) {
     const open = a.status === "active" || a.status === "acknowledged";
     const acked = a.acked_by ? `<div class="empty">by ${esc(a.acked_by)} ${when(a.acked_at)}</div>` : "";
     const actions = (a.status === "active" ? button("ack", "Acknowledge", { id: a.id }) : "") +
@@ -132,7 +139,7 @@
       (a.status !== "dismissed" ? button("dismiss", "Dismiss", { id: a.id }, "danger") : "");
     return `<tr id="alert-${a.id}" data-fingerprint="${esc(a.fingerprint)}"><td><b>${esc(a.title)}</b> <span class="mono">${esc(a.type)}</span>` +
       `${a.message && a.message !== a.title ? `<div>${esc(a.message)}</div>` : ""}${labels(a.labels)}</td>` +
-      `<td class="mono">${esc(value ?? "—")}</td><td>${when(a.created_at)}</td>` +
+      `<td class="mono">${esc(value(current))}</td><td>${when(a.created_at)}</td>` +
       `<td class="status">${badge(a.status)}${acked}</td><td class="actions">${actions}</td></tr>`;
   }
 
@@ -160,12 +167,13 @@
       ]);
       const chanName = new Map(((channels && channels.items) || channels || []).map((c) => [c.id, c.name]));
       const alertTitle = new Map(alerts.items.map((a) => [a.id, a.title]));
-      const alertCell = (id) => (id ? `#${id} ${esc(alertTitle.get(id) || "")}` : "—");
+      // A grouped notification names its group rather than one alert.
+      const alertCell = (id, group) => (id ? `#${id} ${esc(alertTitle.get(id) || "")}` : group ? `<span class="mono">${esc(group)}</span>` : "—");
       const chanCell = (id) => (id ? `${esc(chanName.get(id) || "channel")} <span class="mono">#${id}</span>` : "—");
       setHTML($("#backlog"), cards([["pending", pending.pending, "outbox-pending"], ["sending", pending.sending],
         ["failed", pending.failed, "outbox-failed"], ["oldest pending", pending.oldest_pending_at ? ago(pending.oldest_pending_at) : "—"]]));
       setHTML($("#per-channel"), table(["Alert", "Channel", "Last", "Sent", "Failed", "Suppressed", "Attempts", "Last error"],
-        perChannel(hist.items).map((g) => `<tr><td>${alertCell(g.alert_id)}</td><td>${chanCell(g.channel_id)}</td>` +
+        perChannel(hist.items).map((g) => `<tr><td>${alertCell(g.alert_id, g.group)}</td><td>${chanCell(g.channel_id)}</td>` +
           `<td>${badge(g.last.status)} ${when(g.last.triggered_at)}</td><td>${g.sent}</td><td>${g.failed}</td><td>${g.suppressed}</td>` +
           `<td>${g.attempts}</td><td class="error">${esc(g.error)}</td></tr>`), "No notifications yet."));
       const queued = [...failed.items, ...pending.items].sort((a, b) => b.id - a.id);
@@ -174,20 +182,24 @@
           `<td>${badge(o.state)}</td><td>${o.attempts}</td><td>${o.state === "pending" ? when(o.next_attempt_at) : "—"}</td>` +
           `<td class="error">${esc(o.last_error)}</td></tr>`), "The outbox is empty: everything was delivered."));
       setHTML($("#history"), table(["When", "Alert", "Channel", "Status", "Attempt", "Error"],
-        hist.items.map((h) => `<tr><td>${when(h.triggered_at)}</td><td>${alertCell(h.alert_id)}</td><td>${chanCell(h.channel_id)}</td>` +
+        hist.items.map((h) => `<tr><td>${when(h.triggered_at)}</td><td>${alertCell(h.alert_id, group(h))}</td><td>${chanCell(h.channel_id)}</td>` +
           `<td>${badge(h.status)}</td><td>${h.attempt}</td><td class="error">${esc(h.error)}</td></tr>`), "No deliveries match."));
     },
   };
+
+  // group is the route group a history entry notified, without the route's
+  // own matchers in front.
+  const group = (h) => ((h.payload && h.payload.groupKey) || "").replace(/^\{[^}]*\}:/, "");
 
   // perChannel folds the history (newest first) into one row per alert and
   // channel.
   function perChannel(items) {
     const groups = new Map();
     for (const h of items) {
-      const key = h.alert_id + "/" + h.channel_id;
+      const key = (h.alert_id || group(h)) + "/" + h.channel_id;
       let g = groups.get(key);
       if (!g) {
-        g = { alert_id: h.alert_id, channel_id: h.channel_id, last: h, sent: 0, failed: 0, suppressed: 0, attempts: 0, error: "" };
+        g = { alert_id: h.alert_id, group: group(h), channel_id: h.channel_id, last: h, sent: 0, failed: 0, suppressed: 0, attempts: 0, error: "" };
         groups.set(key, g);
       }
       g[h.status] = (g[h.status] || 0) + 1;
