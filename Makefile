@@ -8,9 +8,9 @@ BRANCH   ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PKG).Branch=$(BRANCH) \
             -X $(PKG).BuildUser=$(shell id -un 2>/dev/null)@$(shell hostname 2>/dev/null) \
             -X $(PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
-COMMANDS := gatewarden gatewardenctl gatewaysim
+COMMANDS := gatewarden gatewardenctl gatewaysim gwbench
 
-.PHONY: all build test test-deps lint demo bench clean mixin
+.PHONY: all build test test-deps lint demo bench bench-full bench-micro clean mixin
 
 all: build
 
@@ -63,9 +63,22 @@ mixin:
 demo: build
 	./scripts/demo.sh
 
-# bench runs the micro-benchmarks; figures and the exact commands are kept in
-# docs/benchmarks.md.
-bench:
+# bench runs the whole-process suite (cmd/gwbench: gatewaysim and gatewarden
+# as processes on 127.0.0.1) in a 3-minute selection; bench-full runs every
+# size and the 30-minute soak. Results go to $(BIN)/gwbench.json and
+# $(BIN)/gwbench.svg; `$(BIN)/gwbench compare old.json new.json` shows what
+# moved. bench-micro runs the packages' Go benchmarks once each. Targets,
+# figures and the exact commands are kept in docs/benchmarks.md.
+BENCH_FLAGS ?=
+bench: build
+	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg \
+	  --scenarios=ingest,evaluate,detect,receive --ingest.series=10k,100k --ingest.duration=20s \
+	  --evaluate.rules=100,1000 --evaluate.cycles=3 --detect.reps=10 --receive.duration=5s $(BENCH_FLAGS)
+
+bench-full: build
+	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg $(BENCH_FLAGS)
+
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
 
 clean:

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/gatewarden/gatewarden/rules"
+)
+
+// TestRuleFileLoads: the evaluate scenario's rules are valid gatewarden
+// rules, in groups of 100 over 10 expressions.
+func TestRuleFileLoads(t *testing.T) {
+	if _, err := rules.Parse([]byte(ruleFile(250)), "rules.yml"); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(ruleFile(250), "- alert:"); n != 250 {
+		t.Errorf("%d rules", n)
+	}
+	if n := strings.Count(ruleFile(250), "  - name: "); n != 3 {
+		t.Errorf("%d groups, want 3", n)
+	}
+	exprs := map[string]bool{}
+	for _, line := range strings.Split(ruleFile(1000), "\n") {
+		if e, ok := strings.CutPrefix(strings.TrimSpace(line), "expr: "); ok {
+			exprs[e] = true
+		}
+	}
+	if len(exprs) != 10 {
+		t.Errorf("%d distinct expressions, want 10", len(exprs))
+	}
+	if _, err := rules.Parse([]byte(detectRules), "rules.yml"); err != nil {
+		t.Errorf("detect rules: %v", err)
+	}
+}
+
+func TestAlertBodies(t *testing.T) {
+	v2 := alertBodies("v2", 250, 100)
+	if len(v2) != 3 {
+		t.Fatalf("%d bodies, want 3", len(v2))
+	}
+	var batch []map[string]any
+	if err := json.Unmarshal(v2[2], &batch); err != nil || len(batch) != 50 {
+		t.Fatalf("last v2 body: %d alerts, %v", len(batch), err)
+	}
+	var hook struct {
+		Version string           `json:"version"`
+		Alerts  []map[string]any `json:"alerts"`
+	}
+	wh := alertBodies("webhook", 10, 1)
+	if err := json.Unmarshal(wh[9], &hook); err != nil || hook.Version != "4" || len(hook.Alerts) != 1 {
+		t.Fatalf("webhook body: %+v, %v", hook, err)
+	}
+	seen := map[string]bool{}
+	for _, b := range alertBodies("v2", 1000, 1) {
+		seen[string(b)] = true
+	}
+	if len(seen) != 1000 {
+		t.Errorf("%d distinct alerts of 1000", len(seen))
+	}
+}
+
+func TestPopulationFor(t *testing.T) {
+	for _, n := range []int{10_000, 100_000, 300_000} {
+		if got := populationFor(n).series(); got < n*94/100 || got > n*106/100 {
+			t.Errorf("populationFor(%d) exposes %d series", n, got)
+		}
+	}
+	// docs/benchmarks.md's 99,547 series at 57 masters.
+	if got := populationFor(100_000); got.masters != 57 || got.series() != 99_547 {
+		t.Errorf("100k: %d masters, %d series", got.masters, got.series())
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// population sizes gatewaysim. The key, provider and model counts are the
+// ones docs/benchmarks.md uses, so only masters vary with the series asked.
+type population struct {
+	masters, keys, providers, models int
+	tenants, plugins, instances      int
+	tick                             time.Duration
+}
+
+// seriesPerMaster is gatewaysim's exposition per master at 10 keys, 5
+// providers and 4 models (docs/gatewaysim.md): 200 routes × 7, 20 latency
+// histograms × 17, 6 master gauges.
+const seriesPerMaster = 200*7 + 20*17 + 6
+
+// populationFor picks the masters giving about n series.
+func populationFor(n int) population {
+	return population{
+		masters: max(1, int(math.Round(float64(n)/seriesPerMaster))),
+		keys:    10, providers: 5, models: 4,
+		tenants: 2, plugins: 2, instances: 2,
+		tick: time.Second,
+	}
+}
+
+// series is what gatewaysim will expose (gatewaysim.Options.SeriesCount).
+func (p population) series() int {
+	routes := p.masters * p.keys * p.providers * p.models
+	return routes*7 + p.masters*p.providers*p.models*17 + 6*p.masters + 2*p.tenants*p.plugins*p.instances + 9
+}
+
+func (e *env) startSim(ctx context.Context, pop population) (*proc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return e.start(ctx, "gatewaysim", addr,
+		"--web.listen-address="+addr, "--log.level=warn", "--bursts-per-hour=0",
+		"--tick="+pop.tick.String(),
+		"--masters="+strconv.Itoa(pop.masters), "--keys-per-master="+strconv.Itoa(pop.keys),
+		"--providers="+strconv.Itoa(pop.providers), "--models="+strconv.Itoa(pop.models),
+		"--tenants="+strconv.Itoa(pop.tenants), "--plugins-per-tenant="+strconv.Itoa(pop.plugins),
+		"--instances-per-plugin="+strconv.Itoa(pop.instances))
+}
+
+// startGatewarden writes config (and any rule files) into a directory of
+// its own and starts gatewarden on it with a fresh store.
+func (e *env) startGatewarden(ctx context.Context, name, config string, files map[string]string) (*proc, error) {
+	dir := filepath.Join(e.work, fmt.Sprintf("%s-%d", name, time.Now().UnixNano()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	files["gatewarden.yml"] = config
+	for f, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return e.start(ctx, "gatewarden", addr,
+		"--config.file="+filepath.Join(dir, "gatewarden.yml"), "--storage.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--log.level=warn")
+}
+
+// scrapeConfig is a global block and one job scraping the sim.
+func scrapeConfig(sim *proc, interval time.Duration) string {
+	return fmt.Sprintf(`global:
+  scrape_interval: %s
+  scrape_timeout: %s
+  evaluation_interval: %s
+scrape_configs:
+  - job_name: gateway
+    static_configs: [{targets: [%q]}]
+`, promDuration(interval), promDuration(min(interval, 10*time.Second)*9/10), promDuration(interval), sim.addr)
+}
+
+// promDuration writes a duration as Prometheus configs spell it (1m, not 1m0s).
+func promDuration(d time.Duration) string { return model.Duration(d).String() }
+
+// waitFor polls cond every step until it holds, ctx ends or timeout passes.
+func waitFor(ctx context.Context, timeout, step time.Duration, what string, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("waiting for %s: %w", what, err)
+			}
+			return fmt.Errorf("%s: not within %s", what, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(step):
+		}
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
