@@ -46,6 +46,7 @@ wait_ready() {
 }
 wait_ready "$SIM/metrics" gatewaysim
 wait_ready "$GW/-/ready" gatewarden
+echo "status console: $GW/ (alerts, deliveries, throttles, rules and targets)"
 
 bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 query() {

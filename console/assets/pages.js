@@ -176,9 +176,10 @@
         perChannel(hist.items).map((g) => `<tr><td>${alertCell(g.alert_id, g.group)}</td><td>${chanCell(g.channel_id)}</td>` +
           `<td>${badge(g.last.status)} ${when(g.last.triggered_at)}</td><td>${g.sent}</td><td>${g.failed}</td><td>${g.suppressed}</td>` +
           `<td>${g.attempts}</td><td class="error">${esc(g.error)}</td></tr>`), "No notifications yet."));
+      const outboxGroup = new Map(hist.items.map((h) => [h.payload && h.payload.outbox_id, group(h)]));
       const queued = [...failed.items, ...pending.items].sort((a, b) => b.id - a.id);
       setHTML($("#outbox"), table(["Item", "Alert", "Channel", "State", "Attempts", "Next attempt", "Last error"],
-        queued.map((o) => `<tr><td class="mono">#${o.id}</td><td>${alertCell(o.alert_id)}</td><td>${chanCell(o.channel_id)}</td>` +
+        queued.map((o) => `<tr><td class="mono">#${o.id}</td><td>${alertCell(o.alert_id, outboxGroup.get(o.id))}</td><td>${chanCell(o.channel_id)}</td>` +
           `<td>${badge(o.state)}</td><td>${o.attempts}</td><td>${o.state === "pending" ? when(o.next_attempt_at) : "—"}</td>` +
           `<td class="error">${esc(o.last_error)}</td></tr>`), "The outbox is empty: everything was delivered."));
       setHTML($("#history"), table(["When", "Alert", "Channel", "Status", "Attempt", "Error"],
