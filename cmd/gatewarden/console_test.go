@@ -176,8 +176,11 @@ throttle:
 // acknowledged, a throttle released at the gateway, every page shown (a
 // screenshot each), a read token without write buttons, a 403 explained,
 // an unknown page 404.
+//
+// Not parallel: a browser is the heaviest thing in the package, and next to
+// the other daemons it would slow their scrape-driven deadlines on a small
+// CI machine.
 func TestConsoleInBrowser(t *testing.T) {
-	t.Parallel()
 	sim, addr := simTarget(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "gatewarden.yml")
