@@ -117,12 +117,20 @@ func (a *Alert) ToStore(now time.Time) store.Alert {
 		RelatedID: relID, RelatedType: relType, RelatedName: relName,
 		Labels: a.Labels, Metadata: meta, CreatedAt: a.StartsAt.UTC().Truncate(time.Microsecond),
 	}
-	if !a.EndsAt.IsZero() {
-		if a.EndsAt.After(now) {
-			out.ExpiresAt = a.EndsAt.UTC()
-		} else {
-			out.Status, out.ResolvedAt = store.StatusResolved, a.EndsAt.UTC()
-		}
+	out.ExpiresAt, out.ResolvedAt = a.ends(now)
+	if !out.ResolvedAt.IsZero() {
+		out.Status = store.StatusResolved
 	}
 	return out
+}
+
+// ends is when a firing alert expires, or when a resolved one ended.
+func (a *Alert) ends(now time.Time) (expiresAt, resolvedAt time.Time) {
+	switch {
+	case a.EndsAt.IsZero():
+		return time.Time{}, time.Time{}
+	case a.EndsAt.After(now):
+		return a.EndsAt.UTC(), time.Time{}
+	}
+	return time.Time{}, a.EndsAt.UTC()
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -101,7 +102,7 @@ func (in *Ingest) Register(mux *http.ServeMux) {
 
 // decoder reads a body into alerts, returning the invalid ones' reasons
 // beside the valid ones.
-type decoder func(d *json.Decoder, now time.Time) ([]Alert, []string, error)
+type decoder func(body io.Reader, now time.Time) ([]Alert, []string, error)
 
 func (in *Ingest) handle(api string, dec decoder) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -117,8 +118,7 @@ func (in *Ingest) handle(api string, dec decoder) http.Handler {
 			ingestError(w, http.StatusUnauthorized, "credentials required")
 			return
 		}
-		d := json.NewDecoder(http.MaxBytesReader(w, r.Body, set.maxBody))
-		alerts, invalid, err := dec(d, in.now())
+		alerts, invalid, err := dec(http.MaxBytesReader(w, r.Body, set.maxBody), in.now())
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
@@ -151,15 +151,15 @@ func ingestError(w http.ResponseWriter, code int, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": "error", "error": msg})
 }
 
-// postable is one alert of Alertmanager's API v2 and of its webhook.
+// postable is what ingest reads of one alert of Alertmanager's API v2 and
+// of its webhook (alertDecoder reads it).
 type postable struct {
-	Status       string            `json:"status"`
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt"`
-	GeneratorURL string            `json:"generatorURL"`
-	Fingerprint  string            `json:"fingerprint"`
+	Status       string
+	Labels       map[string]string
+	Annotations  map[string]string
+	StartsAt     time.Time
+	EndsAt       time.Time
+	GeneratorURL string
 }
 
 // normalize validates as Alertmanager does and fills its defaults: a start
@@ -197,33 +197,25 @@ func (in *Ingest) normalize(p postable, now time.Time, resolved bool) (Alert, er
 	return a, nil
 }
 
-func (in *Ingest) decodeV2(d *json.Decoder, now time.Time) ([]Alert, []string, error) {
-	var ps []postable
-	if err := d.Decode(&ps); err != nil {
+func (in *Ingest) decodeV2(body io.Reader, now time.Time) ([]Alert, []string, error) {
+	ps, err := newAlertDecoder(body).alerts()
+	if err != nil {
 		return nil, nil, err
 	}
 	return in.collect(ps, now, func(postable) bool { return false })
 }
 
-// webhookBody is Alertmanager's webhook payload, version 4; newer fields
-// (notification_reason, routeLabels, ...) are accepted and ignored.
-type webhookBody struct {
-	Version  string     `json:"version"`
-	GroupKey string     `json:"groupKey"`
-	Status   string     `json:"status"`
-	Receiver string     `json:"receiver"`
-	Alerts   []postable `json:"alerts"`
-}
-
-func (in *Ingest) decodeWebhook(d *json.Decoder, now time.Time) ([]Alert, []string, error) {
-	var b webhookBody
-	if err := d.Decode(&b); err != nil {
+// decodeWebhook reads Alertmanager's webhook payload, version 4; its other
+// members (groupKey, receiver, notification_reason, ...) are ignored.
+func (in *Ingest) decodeWebhook(body io.Reader, now time.Time) ([]Alert, []string, error) {
+	version, ps, err := newAlertDecoder(body).webhook()
+	if err != nil {
 		return nil, nil, err
 	}
-	if b.Version != "" && b.Version != "4" {
-		return nil, nil, fmt.Errorf("webhook payload version %q: gatewarden reads version 4", b.Version)
+	if version != "" && version != "4" {
+		return nil, nil, fmt.Errorf("webhook payload version %q: gatewarden reads version 4", version)
 	}
-	return in.collect(b.Alerts, now, func(p postable) bool { return p.Status == string(model.AlertResolved) })
+	return in.collect(ps, now, func(p postable) bool { return p.Status == string(model.AlertResolved) })
 }
 
 // collect normalizes every alert; a batch repeating a fingerprint keeps

@@ -125,8 +125,10 @@ func TestAPIv2Alerts(t *testing.T) {
 		t.Fatalf("valid batch: %d", code)
 	}
 	for body, want := range map[string]string{
-		`[{"labels":`:   "invalid JSON body: unexpected EOF",
-		`{"labels":{}}`: "cannot unmarshal object",
+		`[{"labels":`:                  "invalid JSON body: jsontext: unexpected EOF",
+		`{"labels":{}}`:                "the body: want an array of alerts, got an object",
+		`[{"labels":{"alertname":1}}]`: "/0/labels/alertname: want a string, got a number",
+		`[{"labels":{"a":"b"},"startsAt":"yesterday"}]`:                     `/0/startsAt: parsing time \"yesterday\"`,
 		`[` + strings.Repeat(`{"labels":{"alertname":"x"}},`, 4000) + `{}]`: "larger than 65536 bytes",
 	} {
 		code, msg := rig.post(t, "/api/v2/alerts", body)

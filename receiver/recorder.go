@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
@@ -46,11 +47,13 @@ type Recorder struct {
 	limit int
 
 	mu      sync.Mutex
-	pending map[string]store.Alert
-	// written is a digest of what the store holds per fingerprint: a
-	// sender re-posting an unchanged alert (every Prometheus and
-	// Alertmanager does, every minute or faster) costs no write.
+	pending map[string]pendingAlert
+	// written is a digest of what the store holds, or is being written,
+	// per fingerprint: a sender re-posting an unchanged alert (every
+	// Prometheus and Alertmanager does, every minute or faster) costs no
+	// write, and no row is even made for it.
 	written map[string]uint64
+	seed    maphash.Seed
 	failing bool // the last flush failed
 	wake    chan struct{}
 
@@ -60,13 +63,19 @@ type Recorder struct {
 	queued   prometheus.GaugeFunc
 }
 
+// pendingAlert is a row waiting for the store, with its digest.
+type pendingAlert struct {
+	row store.Alert
+	sum uint64
+}
+
 // NewRecorder returns a Recorder holding at most limit distinct pending
 // alerts before Record refuses more.
 func NewRecorder(s Upserter, limit int, logger *slog.Logger, reg prometheus.Registerer) *Recorder {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{store: s, log: logger, now: time.Now, limit: limit, pending: map[string]store.Alert{}, written: map[string]uint64{}, wake: make(chan struct{}, 1)}
+	r := &Recorder{store: s, log: logger, now: time.Now, limit: limit, pending: map[string]pendingAlert{}, written: map[string]uint64{}, seed: maphash.MakeSeed(), wake: make(chan struct{}, 1)}
 	r.failures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatewarden_alert_record_failures_total",
 		Help: "Flushes of alerts to the store that failed and will be retried.",
@@ -104,25 +113,24 @@ func (r *Recorder) Record(alerts []Alert, force bool) error {
 	if refuse {
 		return ErrBacklog
 	}
-	// The rows and their digests are made outside the lock, which every
-	// ingest request and the flush share.
-	rows := make([]store.Alert, len(alerts))
+	// Digests and rows are made outside the lock, which every ingest
+	// request and the flush share; rows only for what changed.
 	sums := make([]uint64, len(alerts))
 	for i := range alerts {
-		rows[i] = alerts[i].ToStore(now)
-		rows[i].ExpiresAt = expiryStep(rows[i].ExpiresAt, rows[i].Fingerprint)
-		sums[i] = digest(&rows[i])
+		sums[i] = r.digest(&alerts[i], now)
+	}
+	changed := r.changed(alerts, sums)
+	rows := make([]store.Alert, len(changed))
+	for j, i := range changed {
+		rows[j] = alerts[i].ToStore(now)
+		rows[j].ExpiresAt = expiryStep(rows[j].ExpiresAt, rows[j].Fingerprint)
 	}
 	r.mu.Lock()
-	for i, a := range rows {
-		old, waiting := r.pending[a.Fingerprint]
-		if !waiting && r.written[a.Fingerprint] == sums[i] {
-			continue
+	for j, a := range rows {
+		if old, waiting := r.pending[a.Fingerprint]; waiting && old.row.CreatedAt.Before(a.CreatedAt) {
+			a.CreatedAt = old.row.CreatedAt // the first sighting stays the first
 		}
-		if waiting && old.CreatedAt.Before(a.CreatedAt) {
-			a.CreatedAt = old.CreatedAt // the first sighting stays the first
-		}
-		r.pending[a.Fingerprint] = a
+		r.pending[a.Fingerprint] = pendingAlert{a, sums[changed[j]]}
 	}
 	r.mu.Unlock()
 	select {
@@ -132,17 +140,35 @@ func (r *Recorder) Record(alerts []Alert, force bool) error {
 	return nil
 }
 
-// take removes up to n pending alerts.
-func (r *Recorder) take(n int) []store.Alert {
+// changed returns the indexes of the alerts whose digest differs from
+// what is pending or written for them.
+func (r *Recorder) changed(alerts []Alert, sums []uint64) []int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]store.Alert, 0, min(n, len(r.pending)))
+	var out []int
+	for i := range alerts {
+		fp := alerts[i].Fingerprint()
+		if p, waiting := r.pending[fp]; waiting && p.sum == sums[i] || !waiting && r.written[fp] == sums[i] {
+			continue
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+// take removes up to n pending alerts; they count as written while they
+// are, so re-posts meanwhile are not queued again (putBack undoes it).
+func (r *Recorder) take(n int) []pendingAlert {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]pendingAlert, 0, min(n, len(r.pending)))
 	for fp, a := range r.pending {
 		if len(out) == n {
 			break
 		}
 		out = append(out, a)
 		delete(r.pending, fp)
+		r.written[fp] = a.sum
 	}
 	return out
 }
@@ -162,41 +188,49 @@ func expiryStep(t time.Time, fp string) time.Time {
 	return t.Add(-offset).Truncate(time.Minute).Add(time.Minute + offset)
 }
 
-// digest is what a write of a would change.
-func digest(a *store.Alert) uint64 {
-	h := fnv.New64a()
-	for _, s := range []string{a.Status, a.Severity, a.Type, a.Title, a.Message, a.RelatedID, a.RelatedType, a.RelatedName,
-		a.ExpiresAt.String(), a.ResolvedAt.String(), string(a.Metadata)} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+// digest is what a write of the alert would change. The labels are the
+// fingerprint, and the row's type, severity and relations follow from
+// them; the rest follows from the annotations, the generator URL and the
+// alert's end, stepped as the row's expiry is.
+func (r *Recorder) digest(a *Alert, now time.Time) uint64 {
+	var ann uint64
+	for k, v := range a.Annotations { // in any order: a sum of the pairs
+		ann += maphash.String(r.seed, k) ^ maphash.String(r.seed, v)*0x9e3779b97f4a7c15
 	}
-	return h.Sum64() | 1 // never 0, which means "not written"
+	expires, resolved := a.ends(now)
+	type fields struct {
+		url                    string
+		ann, expires, resolved int64
+	}
+	f := fields{a.GeneratorURL, int64(ann), expiryStep(expires, a.Fingerprint()).UnixNano(), resolved.UnixNano()}
+	return maphash.Comparable(r.seed, f) | 1 // never 0, which means "not written"
 }
 
-// markWritten remembers what a successful flush stored; resolved alerts
-// are forgotten, so the map holds about the active alerts.
-func (r *Recorder) markWritten(b []store.Alert) {
+// markWritten keeps what a successful flush stored; resolved alerts are
+// forgotten, so the map holds about the active alerts.
+func (r *Recorder) markWritten(b []pendingAlert) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.written) > 4*r.limit {
 		clear(r.written) // a bound, not a cache policy: the cost is one more write each
 	}
 	for i := range b {
-		if b[i].Status == store.StatusResolved {
-			delete(r.written, b[i].Fingerprint)
+		if b[i].row.Status == store.StatusResolved {
+			delete(r.written, b[i].row.Fingerprint)
 			continue
 		}
-		r.written[b[i].Fingerprint] = digest(&b[i])
+		r.written[b[i].row.Fingerprint] = b[i].sum
 	}
 }
 
 // putBack returns a failed batch, unless a newer update arrived meanwhile.
-func (r *Recorder) putBack(b []store.Alert) {
+func (r *Recorder) putBack(b []pendingAlert) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range b {
-		if _, newer := r.pending[a.Fingerprint]; !newer {
-			r.pending[a.Fingerprint] = a
+		delete(r.written, a.row.Fingerprint)
+		if _, newer := r.pending[a.row.Fingerprint]; !newer {
+			r.pending[a.row.Fingerprint] = a
 		}
 	}
 }
@@ -255,7 +289,7 @@ func (r *Recorder) flush(ctx context.Context) error {
 			r.setFailing(false)
 			return nil
 		}
-		if err := r.store.UpsertAlerts(ctx, b); err != nil {
+		if err := r.store.UpsertAlerts(ctx, rows(b)); err != nil {
 			r.putBack(b)
 			r.setFailing(true)
 			return err
@@ -263,6 +297,14 @@ func (r *Recorder) flush(ctx context.Context) error {
 		r.markWritten(b)
 		r.recorded.Add(float64(len(b)))
 	}
+}
+
+func rows(b []pendingAlert) []store.Alert {
+	out := make([]store.Alert, len(b))
+	for i := range b {
+		out[i] = b[i].row
+	}
+	return out
 }
 
 func (r *Recorder) setFailing(v bool) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/gatewarden/gatewarden/internal/storetest"
 	"github.com/gatewarden/gatewarden/store"
 )
@@ -96,6 +98,54 @@ func TestRecorderCoalescesAndSurvivesOutage(t *testing.T) {
 	})
 	cancel()
 	<-done
+}
+
+// Re-posts cost no write unless something the row holds changed; each
+// check posts a fresh alert after the one under test, so the count of
+// rows written says whether the first was written again.
+func TestRecorderWritesOnlyChanges(t *testing.T) {
+	r := NewRecorder(openStore(t), 100, nil, nil)
+	now := time.Unix(1_800_000_100, 0)
+	r.now = func() time.Time { return now }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	written := 0.0
+	a := alert("A", "m1", now)
+	ends := expiryStep(now.Add(5*time.Minute), a.Fingerprint())
+	a.EndsAt = ends.Add(-30 * time.Second)
+	for i, step := range []struct {
+		what   string
+		change func(*Alert)
+		writes bool
+	}{
+		{"first sighting", func(*Alert) {}, true},
+		{"unchanged", func(*Alert) {}, false},
+		{"endsAt moved within its step", func(a *Alert) { a.EndsAt = ends.Add(-10 * time.Second) }, false},
+		{"startsAt moved", func(a *Alert) { a.StartsAt = a.StartsAt.Add(time.Second) }, false},
+		{"annotation changed", func(a *Alert) { a.Annotations = map[string]string{"summary": "other"} }, true},
+		{"generator URL changed", func(a *Alert) { a.GeneratorURL = "http://prom" }, true},
+		{"endsAt in the next step", func(a *Alert) { a.EndsAt = ends.Add(time.Second) }, true},
+		{"resolved", func(a *Alert) { a.EndsAt = now.Add(-time.Second) }, true},
+	} {
+		step.change(&a)
+		a.fp = ""
+		marker := alert(fmt.Sprintf("marker%d", i), "m1", ends)
+		if err := r.Record([]Alert{a, marker}, false); err != nil {
+			t.Fatal(err)
+		}
+		want := written + 1
+		if step.writes {
+			want++
+		}
+		waitFor(t, step.what, func() bool { return testutil.ToFloat64(r.recorded) >= want })
+		if got := testutil.ToFloat64(r.recorded); got != want {
+			t.Fatalf("%s: %v rows written, want %v", step.what, got-written, want-written)
+		}
+		written = want
+	}
 }
 
 func TestRecorderRefusesPastItsLimit(t *testing.T) {
