@@ -208,7 +208,11 @@ func TestGatewayMetricsExist(t *testing.T) {
 	defer srv.Close()
 	exposed := exposition(t, srv.URL+"/metrics")
 	files := render(t)
-	for _, e := range allExprs(t, files) {
+	exprs, err := Exprs(files, dashboardVars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range exprs {
 		names, err := MetricNames(e)
 		if err != nil {
 			t.Fatalf("%s: %v", e, err)
@@ -219,28 +223,6 @@ func TestGatewayMetricsExist(t *testing.T) {
 			}
 		}
 	}
-}
-
-// allExprs lists every expression of the rendered rules and dashboards, the
-// dashboards' with their variables substituted.
-func allExprs(t *testing.T, files map[string][]byte) []string {
-	t.Helper()
-	var out []string
-	for _, name := range []string{AlertsFile, RulesFile} {
-		for _, g := range ruleGroups(t, files, name).Groups {
-			for _, r := range g.Rules {
-				out = append(out, r.Expr)
-			}
-		}
-	}
-	qs, err := DashboardQueries(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range qs {
-		out = append(out, Substitute(q.Expr, dashboardVars))
-	}
-	return out
 }
 
 // exposition lists the sample names of a /metrics page.

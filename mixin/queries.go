@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
+	"gopkg.in/yaml.v3"
 
 	"github.com/gatewarden/gatewarden/rules"
 )
@@ -113,4 +115,29 @@ func MetricNames(expr string) ([]string, error) {
 		return nil
 	})
 	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// Exprs lists every expression of the rendered rule files and dashboards,
+// the dashboards' with vars substituted.
+func Exprs(files map[string][]byte, vars map[string]string) ([]string, error) {
+	var out []string
+	for _, name := range []string{AlertsFile, RulesFile} {
+		var groups rulefmt.RuleGroups
+		if err := yaml.Unmarshal(files[name], &groups); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		for _, g := range groups.Groups {
+			for _, r := range g.Rules {
+				out = append(out, r.Expr)
+			}
+		}
+	}
+	qs, err := DashboardQueries(files)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range qs {
+		out = append(out, Substitute(q.Expr, vars))
+	}
+	return out, nil
 }
