@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Measures gatewarden as a receiver only: resident memory with N active
 # alerts (default 100,000) posted to /api/v2/alerts in batches of 1,000, to
-# compare with Alertmanager's figure in docs/benchmarks.md.
+# compare with Alertmanager measured the same way.
 #   make build && scripts/measure-receiver.sh
+#   RECEIVER=alertmanager AM=path/to/alertmanager scripts/measure-receiver.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,8 +24,10 @@ for ((b = 0; b < ALERTS / 1000; b++)); do
 	}' | curl -sf -X POST "http://$GW_ADDR/api/v2/alerts" -H 'Content-Type: application/json' --data-binary @- >/dev/null
 done
 echo "posted $ALERTS alerts in $((SECONDS - start))s: RSS $(rss) MiB"
-until curl -s "http://$GW_ADDR/metrics" | awk '$1 == "gatewarden_alert_record_pending" && $2 == 0 {found=1} END {exit !found}'; do sleep 1; done
-sleep 5
-echo "stored (recorder drained): RSS $(rss) MiB"
-curl -s "http://$GW_ADDR/admin/alerts/stats"
-echo
+# Until the receiver holds every alert (gatewarden: written to its store).
+until [[ "$(active)" == "$ALERTS" ]]; do sleep 1; done
+echo "all $ALERTS active after $((SECONDS - start))s: RSS $(rss) MiB"
+for t in 10 60; do
+	sleep $((t - ${last:-0})) && last=$t
+	echo "$t s later: RSS $(rss) MiB, peak $(peak) MiB"
+done
