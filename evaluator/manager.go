@@ -42,6 +42,12 @@ type Options struct {
 	SnapshotFile string
 	Thresholds   Thresholds
 	Now          func() time.Time
+	// ExpandEachEvaluation expands labels and annotations at every
+	// evaluation, as Prometheus does, so $value is always the latest one.
+	// Otherwise they are expanded when an alert is new, changes level or
+	// is sent: templates cost more than the rest of an evaluation, and
+	// what receivers get is the same. promtool-format tests need it.
+	ExpandEachEvaluation bool
 }
 
 // Manager runs the rule groups of the config's rule files.
@@ -373,7 +379,7 @@ func (m *Manager) env(g *Group) *env {
 	if p := m.externalLabels.Load(); p != nil {
 		ext = *p
 	}
-	return &env{interval: g.interval, thresholds: m.o.Thresholds, externalLabels: ext, externalURL: m.o.ExternalURL, url: m.url, groupLabels: g.labels, query: m.query}
+	return &env{interval: g.interval, thresholds: m.o.Thresholds, externalLabels: ext, externalURL: m.o.ExternalURL, url: m.url, groupLabels: g.labels, query: m.query, expandAlways: m.o.ExpandEachEvaluation}
 }
 
 func (m *Manager) resendDelay() time.Duration { return m.o.ResendDelay }

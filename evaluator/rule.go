@@ -38,6 +38,7 @@ type env struct {
 	url            *url.URL
 	groupLabels    map[string]string
 	query          func(ctx context.Context, q string, ts time.Time) (promql.Vector, error)
+	expandAlways   bool
 }
 
 // alertingRule is an alerting rule and the targets its expression returns.
@@ -157,7 +158,7 @@ func (ar *alertingRule) collect(ctx context.Context, t *target, ts time.Time, e 
 		isDue := due(a, ts, resend)
 		// Templates cost more than the rest of an evaluation: expand them
 		// when an alert is new, changes level or is about to be sent.
-		if a.Labels.IsEmpty() || !a.Resolved() && (isDue || a.renderedAs != a.Severity) {
+		if a.Labels.IsEmpty() || !a.Resolved() && (e.expandAlways || isDue || a.renderedAs != a.Severity) {
 			ar.render(ctx, t, a, ts, e, extra...)
 		}
 		if isDue {

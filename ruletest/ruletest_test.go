@@ -27,6 +27,9 @@ const ruleFile = `groups:
         levels:
           - {level: 2, value: 10}
           - {level: 1, value: 30}
+      - alert: Waiting
+        expr: time() - since > 0
+        annotations: {summary: "{{ $value }}"}
 `
 
 // write puts the rule file and a test file into a fresh directory and
@@ -92,6 +95,27 @@ func TestPassingFile(t *testing.T) {
 	}
 	if want := "Unit Testing: " + file + "\n  SUCCESS\n\n"; out.String() != want {
 		t.Errorf("report:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// $value is the latest evaluation's, as in promtool, not the last send's:
+// it fires at 1m30s, is sent every minute from then, and is checked
+// between two sends.
+func TestAnnotationsFollowEachEvaluation(t *testing.T) {
+	test := `rule_files: [rules.yml]
+evaluation_interval: 30s
+tests:
+  - interval: 1m
+    input_series:
+      - {series: since, values: '60x30'}
+    alert_rule_test:
+      - eval_time: 20m
+        alertname: Waiting
+        exp_alerts:
+          - exp_annotations: {summary: "1140"}
+`
+	if got := failures(t, test, Options{}); len(got) > 0 {
+		t.Fatal(got)
 	}
 }
 

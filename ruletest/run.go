@@ -115,7 +115,7 @@ func (f *testFile) run(ctx context.Context, tg *testGroup) (errs []error) {
 	engine := promapi.NewEngine(nil, nil, 0, 0)
 	r := &runner{
 		tg: tg, db: db, start: tg.StartTimestamp.Time, interval: time.Duration(f.EvaluationInterval),
-		m: evaluator.NewManager(evaluator.Options{Queryable: db, Appendable: db, Engine: engine, ExternalURL: tg.ExternalURL}),
+		m: evaluator.NewManager(evaluator.Options{Queryable: db, Appendable: db, Engine: engine, ExternalURL: tg.ExternalURL, ExpandEachEvaluation: true}),
 	}
 	if r.start.IsZero() {
 		r.start = time.Unix(0, 0).UTC() // promtool's time 0; the head accepts it
