@@ -12,9 +12,9 @@ import (
 
 // alertDecoder reads Alertmanager's postable alerts token by token into
 // the fields ingest uses. Decoding by reflection into maps was most of an
-// ingest request's CPU and garbage; here label and annotation names, which
-// repeat across every alert of a sender, are interned per request, and
-// unknown members are skipped without being built.
+// ingest request's CPU and garbage; here label and annotation sets come
+// from a cache of recent ones (a re-posted alert costs no new map), names
+// are interned per request, and unknown members are skipped unbuilt.
 //
 // It reads what encoding/json (and so Alertmanager) reads: member names
 // match case-insensitively, a repeated member is read again over the
@@ -22,13 +22,20 @@ import (
 // with where it is, rather than silently replaced.
 type alertDecoder struct {
 	d     *jsontext.Decoder
+	sets  *interned
 	names map[string]string
-	buf   []byte
+	buf   []byte // an unquoted value
+	pairs []pair // the object being read
+	arena []byte // its values
 }
 
-func newAlertDecoder(r io.Reader) *alertDecoder {
+// interned are the label and annotation sets ingest has seen recently.
+type interned struct{ labels, annotations mapCache }
+
+func newAlertDecoder(r io.Reader, sets *interned) *alertDecoder {
 	return &alertDecoder{
 		d:     jsontext.NewDecoder(r, jsontext.AllowDuplicateNames(true)),
+		sets:  sets,
 		names: make(map[string]string, 16),
 	}
 }
@@ -56,9 +63,10 @@ func (ad *alertDecoder) alert(p *postable) error {
 	return ad.members(func(name []byte) error {
 		switch {
 		case is(name, "labels"):
-			return ad.stringMap(&p.Labels)
+			return ad.stringMap(&p.Labels, &p.fp, &ad.sets.labels)
 		case is(name, "annotations"):
-			return ad.stringMap(&p.Annotations)
+			var fp string
+			return ad.stringMap(&p.Annotations, &fp, &ad.sets.annotations)
 		case is(name, "startsAt"):
 			return ad.time(&p.StartsAt)
 		case is(name, "endsAt"):
@@ -106,29 +114,46 @@ func (ad *alertDecoder) members(member func(name []byte) error) error {
 	return ad.close()
 }
 
-// stringMap reads an object of strings into *m, adding to a map already
-// there as encoding/json does; null empties it.
-func (ad *alertDecoder) stringMap(m *map[string]string) error {
+// stringMap reads an object of strings into *m and its fingerprint into
+// *fp. A map already there is added to, as encoding/json does (into a new
+// map: cached ones are shared); null empties it.
+func (ad *alertDecoder) stringMap(m *map[string]string, fp *string, cache *mapCache) error {
 	if ok, err := ad.open('{', "an object of strings"); !ok || err != nil {
 		if err == nil {
-			*m = nil
+			*m, *fp = nil, ""
 		}
 		return err
 	}
-	if *m == nil {
-		*m = make(map[string]string, 8)
+	ad.pairs, ad.arena = ad.pairs[:0], ad.arena[:0]
+	for k, v := range *m {
+		ad.pairs = append(ad.pairs, ad.pair(k, []byte(v)))
 	}
-	return ad.members(func(name []byte) error {
+	err := ad.members(func(name []byte) error {
 		n, ok := ad.names[string(name)]
 		if !ok {
 			n = string(name)
 			ad.names[n] = n
 		}
-		var v string
-		err := ad.string(&v)
-		(*m)[n] = v
+		if ad.d.PeekKind() == 'n' {
+			ad.pairs = append(ad.pairs, ad.pair(n, nil)) // "", as encoding/json reads it
+			return ad.d.SkipValue()
+		}
+		v, err := ad.raw('"', "a string")
+		ad.pairs = append(ad.pairs, ad.pair(n, v))
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	c := cache.get(normalizePairs(ad.pairs), ad.arena)
+	*m, *fp = c.m, c.fp
+	return nil
+}
+
+func (ad *alertDecoder) pair(name string, value []byte) pair {
+	start := len(ad.arena)
+	ad.arena = append(ad.arena, value...)
+	return pair{name, start, len(ad.arena)}
 }
 
 // string reads a string into *s; null leaves it as it is.

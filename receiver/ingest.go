@@ -28,6 +28,7 @@ type Ingest struct {
 	now            func() time.Time
 	resolveTimeout time.Duration
 	settings       atomic.Pointer[ingestSettings]
+	sets           interned
 
 	received *prometheus.CounterVec
 	invalid  *prometheus.CounterVec
@@ -160,6 +161,7 @@ type postable struct {
 	StartsAt     time.Time
 	EndsAt       time.Time
 	GeneratorURL string
+	fp           string // the labels' fingerprint
 }
 
 // normalize validates as Alertmanager does and fills its defaults: a start
@@ -178,7 +180,7 @@ func (in *Ingest) normalize(p postable, now time.Time, resolved bool) (Alert, er
 			return Alert{}, fmt.Errorf("alert %s: invalid value %q", labelSet(p.Labels), v)
 		}
 	}
-	a := Alert{Labels: p.Labels, Annotations: p.Annotations, StartsAt: p.StartsAt, EndsAt: p.EndsAt, GeneratorURL: p.GeneratorURL}
+	a := Alert{Labels: p.Labels, Annotations: p.Annotations, StartsAt: p.StartsAt, EndsAt: p.EndsAt, GeneratorURL: p.GeneratorURL, fp: p.fp}
 	if a.StartsAt.IsZero() {
 		a.StartsAt = now
 		if !a.EndsAt.IsZero() && a.EndsAt.Before(now) {
@@ -198,7 +200,7 @@ func (in *Ingest) normalize(p postable, now time.Time, resolved bool) (Alert, er
 }
 
 func (in *Ingest) decodeV2(body io.Reader, now time.Time) ([]Alert, []string, error) {
-	ps, err := newAlertDecoder(body).alerts()
+	ps, err := newAlertDecoder(body, &in.sets).alerts()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,7 +210,7 @@ func (in *Ingest) decodeV2(body io.Reader, now time.Time) ([]Alert, []string, er
 // decodeWebhook reads Alertmanager's webhook payload, version 4; its other
 // members (groupKey, receiver, notification_reason, ...) are ignored.
 func (in *Ingest) decodeWebhook(body io.Reader, now time.Time) ([]Alert, []string, error) {
-	version, ps, err := newAlertDecoder(body).webhook()
+	version, ps, err := newAlertDecoder(body, &in.sets).webhook()
 	if err != nil {
 		return nil, nil, err
 	}
