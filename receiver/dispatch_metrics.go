@@ -28,7 +28,13 @@ func newDispatchMetrics(reg prometheus.Registerer, d *Dispatcher) *dispatchMetri
 		reg.MustRegister(m.suppressed, m.enqueued, m.enqueueFailures, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gatewarden_receiver_groups",
 			Help: "Aggregation groups the receiver holds.",
-		}, func() float64 { return float64(d.ngroups.Load()) }))
+		}, func() float64 { return float64(d.ngroups.Load()) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatewarden_receiver_dispatch_queue_length",
+			Help: "Batches of alerts taken in and waiting for the dispatcher.",
+		}, func() float64 { return float64(len(d.in)) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatewarden_receiver_dispatch_queue_capacity",
+			Help: "Batches the dispatcher's queue holds before ingest waits for it.",
+		}, func() float64 { return float64(cap(d.in)) }))
 	}
 	return m
 }

@@ -58,7 +58,7 @@ type Muter interface {
 type Sink interface {
 	Enqueue(ctx context.Context, o store.OutboxItem) (store.OutboxItem, bool, error)
 	AddHistory(ctx context.Context, h store.HistoryEntry) (int64, error)
-	ClaimCooldown(ctx context.Context, key, severity string, interval time.Duration, now time.Time) (bool, time.Time, error)
+	ClaimCooldowns(ctx context.Context, claims []store.CooldownClaim, now time.Time) ([]store.CooldownResult, error)
 }
 
 // Plan is the dispatcher's configuration; a reload swaps it whole.

@@ -94,7 +94,7 @@ func (r *rig) outbox() []message.Message {
 }
 
 func firingAlert(name, instance, sev string, start time.Time) Alert {
-	return Alert{Labels: map[string]string{"alertname": name, "instance_id": instance, "severity": sev},
+	return Alert{Labels: map[string]string{"alertname": name, "tenant_id": "t1", "plugin_id": "p1", "instance_id": instance, "severity": sev},
 		Annotations: map[string]string{"summary": name + " " + instance}, StartsAt: start, EndsAt: start.Add(3 * time.Hour)}
 }
 
@@ -163,7 +163,7 @@ func TestCooldownSuppressesAndRecords(t *testing.T) {
 		t.Fatalf("the resolution passes, the re-fire does not: %d messages, last %s", len(ms), statuses(ms[len(ms)-1]))
 	}
 	hist, _, err := r.store.ListHistory(context.Background(), store.HistoryFilter{Status: store.HistorySuppressed})
-	if err != nil || len(hist) != 2 || !strings.Contains(hist[0].Error, "cooldown: ops|cpu_anomaly|plugin_instance=i1 was notified at 2026-12-01T10:00:01Z; quiet until 2026-12-01T11:00:01Z") {
+	if err != nil || len(hist) != 2 || !strings.Contains(hist[0].Error, "cooldown: ops|cpu_anomaly|plugin_instance=t1/p1/i1 was notified at 2026-12-01T10:00:01Z; quiet until 2026-12-01T11:00:01Z") {
 		t.Fatalf("suppressions in history: %v %+v", err, hist)
 	}
 	// A change of severity is not held back.
@@ -171,6 +171,14 @@ func TestCooldownSuppressesAndRecords(t *testing.T) {
 	r.at(12 * time.Minute)
 	if ms = r.outbox(); len(ms) != 3 || ms[2].Severity != "critical" {
 		t.Fatalf("severity change: %d messages", len(ms))
+	}
+	// Another tenant's instance of the same id is another target.
+	other := firingAlert("PluginCPUHigh", "i1", "critical", t0.Add(12*time.Minute))
+	other.Labels["tenant_id"] = "t2"
+	r.add(other)
+	r.at(13 * time.Minute)
+	if ms = r.outbox(); len(ms) != 4 || !strings.Contains(statuses(ms[3]), "i1=firing") {
+		t.Fatalf("another tenant's i1 held back: %d messages", len(ms))
 	}
 }
 

@@ -166,8 +166,10 @@ func alertCooldown(a Alert, route time.Duration) time.Duration {
 // is news of its own, not a repeat of the last.
 func cooldownKey(receiver string, a Alert) string {
 	target := a.Fingerprint()
-	if rid, rtype, _ := related(a.Labels); rid != "" {
-		target = rtype + "=" + rid
+	// By name: a plugin instance's id is only unique within its tenant
+	// and plugin.
+	if rid, rtype, name := related(a.Labels); rid != "" {
+		target = rtype + "=" + name
 	}
 	if step := a.Labels["step"]; step != "" {
 		target += "/step=" + step
@@ -181,46 +183,61 @@ func cooldownKey(receiver string, a Alert) string {
 // never held back. A store that cannot answer lets the alert through:
 // a duplicate beats a lost notification.
 func (d *Dispatcher) cooldown(ctx context.Context, p *Plan, g *group, firing []Alert, now time.Time, subject func(fp string) bool) []Alert {
+	// The claims are made in one call: the first flush of a group of
+	// thousands of new alerts would otherwise hold the dispatcher, and
+	// ingest behind it, for a store round trip per alert.
+	var claims []store.CooldownClaim
+	var claimed []int
+	for i, a := range firing {
+		if quiet := alertCooldown(a, g.timing.Cooldown); quiet > 0 && subject(a.Fingerprint()) {
+			claims = append(claims, store.CooldownClaim{Key: cooldownKey(g.receiver, a), Severity: severity(a.Labels), Interval: quiet})
+			claimed = append(claimed, i)
+		}
+	}
+	if len(claims) == 0 {
+		return firing
+	}
+	res, err := d.sink.ClaimCooldowns(ctx, claims, now)
+	if err != nil {
+		d.log.Warn("cooldown check failed; notifying", "err", err)
+		return firing
+	}
+	held := make(map[int]bool, len(claims))
+	for j, i := range claimed {
+		if !res[j].Allowed {
+			held[i] = true
+			d.suppress(ctx, p, g, firing[i], claims[j], res[j].Last, now)
+		}
+	}
 	out := firing[:0]
-	for _, a := range firing {
-		if !subject(a.Fingerprint()) {
+	for i, a := range firing {
+		if !held[i] {
 			out = append(out, a)
-			continue
-		}
-		quiet := alertCooldown(a, g.timing.Cooldown)
-		if quiet <= 0 {
-			out = append(out, a)
-			continue
-		}
-		key := cooldownKey(g.receiver, a)
-		ok, last, err := d.sink.ClaimCooldown(ctx, key, severity(a.Labels), quiet, now)
-		if err != nil {
-			d.log.Warn("cooldown check failed; notifying", "err", err)
-			ok = true
-		}
-		if ok {
-			out = append(out, a)
-			continue
-		}
-		g.sent[a.Fingerprint()] = sentState{severity: severity(a.Labels)} // told, as far as the group goes
-		if !last.Before(a.StartsAt) {
-			// Claimed since this alert began: another receiver on the
-			// store is notifying this very alert. Not a suppression.
-			d.m.suppressed.WithLabelValues("duplicate").Inc()
-			continue
-		}
-		d.m.suppressed.WithLabelValues("cooldown").Inc()
-		reason := fmt.Sprintf("cooldown: %s was notified at %s; quiet until %s", key,
-			last.UTC().Format(time.RFC3339), last.Add(quiet).UTC().Format(time.RFC3339))
-		payload, _ := json.Marshal(map[string]any{"fingerprint": a.Fingerprint(), "labels": a.Labels, "receiver": g.receiver})
-		for _, t := range p.Targets(g.receiver) {
-			if _, err := d.sink.AddHistory(ctx, store.HistoryEntry{ChannelID: t.ChannelID, Status: store.HistorySuppressed,
-				Error: reason, Payload: payload, TriggeredAt: now, Attempt: 1}); err != nil {
-				d.log.Warn("recording a suppression failed", "err", err)
-			}
 		}
 	}
 	return out
+}
+
+// suppress records an alert the cooldown holds back: told, as far as the
+// group goes, and in the history of each of the receiver's channels.
+func (d *Dispatcher) suppress(ctx context.Context, p *Plan, g *group, a Alert, c store.CooldownClaim, last, now time.Time) {
+	g.sent[a.Fingerprint()] = sentState{severity: severity(a.Labels)}
+	if !last.Before(a.StartsAt) {
+		// Claimed since this alert began: another receiver on the store
+		// is notifying this very alert. Not a suppression.
+		d.m.suppressed.WithLabelValues("duplicate").Inc()
+		return
+	}
+	d.m.suppressed.WithLabelValues("cooldown").Inc()
+	reason := fmt.Sprintf("cooldown: %s was notified at %s; quiet until %s", c.Key,
+		last.UTC().Format(time.RFC3339), last.Add(c.Interval).UTC().Format(time.RFC3339))
+	payload, _ := json.Marshal(map[string]any{"fingerprint": a.Fingerprint(), "labels": a.Labels, "receiver": g.receiver})
+	for _, t := range p.Targets(g.receiver) {
+		if _, err := d.sink.AddHistory(ctx, store.HistoryEntry{ChannelID: t.ChannelID, Status: store.HistorySuppressed,
+			Error: reason, Payload: payload, TriggeredAt: now, Attempt: 1}); err != nil {
+			d.log.Warn("recording a suppression failed", "err", err)
+		}
+	}
 }
 
 // message builds the notification in Alertmanager's template data.

@@ -201,9 +201,11 @@ func (s *spySink) Enqueue(ctx context.Context, o store.OutboxItem) (store.Outbox
 	return out, created, err
 }
 
-func (s *spySink) ClaimCooldown(ctx context.Context, key, severity string, interval time.Duration, now time.Time) (bool, time.Time, error) {
-	s.note("claim " + key)
-	return s.Store.ClaimCooldown(ctx, key, severity, interval, now)
+func (s *spySink) ClaimCooldowns(ctx context.Context, claims []store.CooldownClaim, now time.Time) ([]store.CooldownResult, error) {
+	for _, c := range claims {
+		s.note("claim " + c.Key)
+	}
+	return s.Store.ClaimCooldowns(ctx, claims, now)
 }
 
 // count is how many calls hold every part.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +69,39 @@ func testCooldownClaim(t *testing.T, newDB backend) {
 		t.Fatalf("pruned %d, want 2", n)
 	}
 	wantClaim(t, s, key, "critical", t1.Add(3*time.Minute), true, t1.Add(3*time.Minute))
+}
+
+// A batch answers each claim in its place as one claim after the other
+// would, across the transactions it is cut into.
+func testCooldownClaims(t *testing.T, newDB backend) {
+	s := openStore(t, newDB(t))
+	t0 := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
+	wantClaim(t, s, "held", "warning", t0, true, t0)
+	now := t0.Add(time.Minute)
+	claims := []CooldownClaim{
+		{Key: "z-new", Severity: "warning", Interval: time.Hour},
+		{Key: "held", Severity: "warning", Interval: time.Hour},
+		{Key: "a-twice", Severity: "warning", Interval: time.Hour},
+		{Key: "a-twice", Severity: "warning", Interval: time.Hour}, // the first claim holds it
+		{Key: "held", Severity: "critical", Interval: time.Hour},   // an escalation passes
+	}
+	for i := range claimChunk + 5 { // more than one transaction
+		claims = append(claims, CooldownClaim{Key: fmt.Sprintf("bulk-%04d", i%(claimChunk/2+7)), Severity: "info", Interval: time.Hour})
+	}
+	res := must(s.ClaimCooldowns(ctx, claims, now))
+	want := []CooldownResult{{true, now}, {false, t0}, {true, now}, {false, now}, {true, now}}
+	if !reflect.DeepEqual(res[:5], want) {
+		t.Fatalf("results %+v, want %+v", res[:5], want)
+	}
+	first := map[string]bool{}
+	for i, c := range claims[5:] {
+		if r := res[5+i]; r.Allowed == first[c.Key] || !r.Last.Equal(now) {
+			t.Fatalf("%s (claim %d): %+v; allowed only the first time", c.Key, i, r)
+		}
+		first[c.Key] = true
+	}
+	_, err := s.ClaimCooldowns(ctx, []CooldownClaim{{Key: "x"}, {Key: ""}}, now)
+	wantErr(t, err, ErrInvalid)
 }
 
 // testCooldownConcurrent is the reason ClaimCooldown is one statement: two

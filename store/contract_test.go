@@ -42,6 +42,7 @@ func runContract(t *testing.T, newDB backend) {
 		{"SilenceListOrder", testSilenceListOrder},
 		{"SilenceValidation", testSilenceValidation},
 		{"CooldownClaim", testCooldownClaim},
+		{"CooldownClaims", testCooldownClaims},
 		{"CooldownConcurrent", testCooldownConcurrent},
 		{"OutboxStatsList", testOutboxStatsList},
 		{"MigrateFromV1", testMigrateFromV1},

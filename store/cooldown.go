@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -32,36 +34,101 @@ RETURNING sent_at`
 // the cooldown; only a send recorded after now (by a receiver whose clock
 // runs ahead) still holds the key.
 func (s *Store) ClaimCooldown(ctx context.Context, key, severity string, interval time.Duration, now time.Time) (allowed bool, last time.Time, err error) {
-	defer s.op("claim_cooldown", &err)()
-	if err = s.checkOpen(); err != nil {
+	res, err := s.ClaimCooldowns(ctx, []CooldownClaim{{Key: key, Severity: severity, Interval: interval}}, now)
+	if err != nil {
 		return false, last, err
 	}
-	if key == "" {
-		return false, last, fmt.Errorf("%w: empty cooldown key", ErrInvalid)
+	return res[0].Allowed, res[0].Last, nil
+}
+
+// CooldownClaim is one claim of ClaimCooldowns.
+type CooldownClaim struct {
+	Key, Severity string
+	Interval      time.Duration
+}
+
+// CooldownResult answers a CooldownClaim as ClaimCooldown does.
+type CooldownResult struct {
+	Allowed bool
+	Last    time.Time
+}
+
+// claimChunk bounds one transaction of ClaimCooldowns, so that a storm of
+// new alerts does not hold SQLite's single writer for long.
+const claimChunk = 1000
+
+// ClaimCooldowns makes the claims as ClaimCooldown makes one, in order
+// (of two claims of one key, the second sees the first), in transactions
+// of up to claimChunk: a group flushing thousands of new alerts costs a
+// few commits, not one each. Within a transaction the keys are claimed in
+// sorted order, so two receivers claiming overlapping keys on PostgreSQL
+// lock them in the same order and cannot deadlock.
+func (s *Store) ClaimCooldowns(ctx context.Context, claims []CooldownClaim, now time.Time) (res []CooldownResult, err error) {
+	defer s.op("claim_cooldown", &err)()
+	if err = s.checkOpen(); err != nil {
+		return nil, err
 	}
+	for _, c := range claims {
+		if c.Key == "" {
+			return nil, fmt.Errorf("%w: empty cooldown key", ErrInvalid)
+		}
+	}
+	res = make([]CooldownResult, len(claims))
+	order := make([]int, len(claims))
+	for i := range order {
+		order[i] = i
+	}
+	for start := 0; start < len(order); start += claimChunk {
+		chunk := order[start:min(start+claimChunk, len(order))]
+		slices.SortStableFunc(chunk, func(a, b int) int { return strings.Compare(claims[a].Key, claims[b].Key) })
+		if err := s.inTx(ctx, func(tx *sql.Tx) error { return s.claimIn(ctx, tx, claims, chunk, now, res) }); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// claimIn makes the claims of indexes in one transaction. The refused
+// claim does not say what blocked it, so it is read after; if a
+// ReleaseCooldown or PruneCooldowns deleted the row in between, the claim
+// is simply tried again (a release is rare, so is a retry).
+func (s *Store) claimIn(ctx context.Context, tx *sql.Tx, claims []CooldownClaim, indexes []int, now time.Time, res []CooldownResult) error {
+	claimStmt, err := tx.PrepareContext(ctx, s.d.rebind(claimCooldownSQL))
+	if err != nil {
+		return err
+	}
+	defer claimStmt.Close()
+	readStmt, err := tx.PrepareContext(ctx, s.d.rebind("SELECT sent_at FROM cooldowns WHERE key = ?"))
+	if err != nil {
+		return err
+	}
+	defer readStmt.Close()
 	t := now.UnixMicro()
-	threshold := t - max(interval, 0).Microseconds()
-	// The refused claim does not say what blocked it, so it is read after;
-	// if a ReleaseCooldown or PruneCooldowns deleted the row in between,
-	// the claim is simply tried again (a release is rare, so is a retry).
-	for range 3 {
-		var sent int64
-		err = s.w.QueryRowContext(ctx, s.d.rebind(claimCooldownSQL), key, severity, t, threshold).Scan(&sent)
-		if err == nil {
-			return true, time.UnixMicro(sent).UTC(), nil
+	for _, i := range indexes {
+		c := claims[i]
+		threshold := t - max(c.Interval, 0).Microseconds()
+		decided := false
+		for try := 0; try < 3 && !decided; try++ {
+			var sent int64
+			switch err := claimStmt.QueryRowContext(ctx, c.Key, c.Severity, t, threshold).Scan(&sent); {
+			case err == nil:
+				res[i], decided = CooldownResult{true, time.UnixMicro(sent).UTC()}, true
+				continue
+			case err != sql.ErrNoRows:
+				return err
+			}
+			switch err := readStmt.QueryRowContext(ctx, c.Key).Scan(&sent); {
+			case err == nil:
+				res[i], decided = CooldownResult{false, time.UnixMicro(sent).UTC()}, true
+			case err != sql.ErrNoRows:
+				return err
+			}
 		}
-		if err != sql.ErrNoRows {
-			return false, last, err
-		}
-		err = s.r.QueryRowContext(ctx, s.d.rebind("SELECT sent_at FROM cooldowns WHERE key = ?"), key).Scan(&sent)
-		if err == nil {
-			return false, time.UnixMicro(sent).UTC(), nil
-		}
-		if err != sql.ErrNoRows {
-			return false, last, err
+		if !decided {
+			return fmt.Errorf("%w: cooldown %q kept changing under the claim", ErrConflict, c.Key)
 		}
 	}
-	return false, last, fmt.Errorf("%w: cooldown %q kept changing under the claim", ErrConflict, key)
+	return nil
 }
 
 // ReleaseCooldown forgets key, so its next claim is allowed at once (the
