@@ -76,9 +76,34 @@ func receiveOne(ctx context.Context, e *env, o receiveOpts, api string, batch in
 	r.add(Figure{Key: key + ".requests_per_s", Size: batch, Value: float64(len(res.latencies)) / secs, Unit: "req/s", Context: ctxt})
 	r.add(Figure{Key: key + ".alerts_per_s", Size: batch, Value: float64(len(res.latencies)*batch) / secs, Unit: "alerts/s", Context: ctxt})
 	d := newDist(key, batch, res.latencies)
-	d.Context = ctxt
+	d.Context = ctxt + ", as fast as they can"
 	r.addDist(d)
 	r.add(Figure{Key: key + ".rss", Size: batch, Value: rss, Unit: "B", Context: ctxt})
+	return receivePaced(ctx, o, url, bodies, batch, key, r)
+}
+
+// receivePaced posts at the throughput target of the batch size, when it
+// has one: the latency a sender sees at the load the receiver is sized
+// for. At saturation, as above, the latency is the clients' queue
+// (clients ÷ throughput) and on 2 cores the load generator's own share
+// of them.
+func receivePaced(ctx context.Context, o receiveOpts, url string, bodies [][]byte, batch int, key string, r *Report) error {
+	rate := 0.0
+	if t, ok := targetFor("receive.v2.alerts_per_s", batch); ok {
+		rate = t.Value / float64(batch)
+	} else if t, ok := targetFor("receive.v2.requests_per_s", batch); ok {
+		rate = t.Value
+	}
+	if rate == 0 {
+		return nil
+	}
+	res, err := (&load{url: url, bodies: bodies, clients: o.clients, duration: o.duration, rate: rate}).run(ctx)
+	if err != nil {
+		return fmt.Errorf("paced at %.0f req/s: %w", rate, err)
+	}
+	d := newDist(key+".paced", batch, res.latencies)
+	d.Context = fmt.Sprintf("%d clients at %.0f req/s (%.0f alerts/s), %s; from when each request was due", o.clients, rate, rate*float64(batch), o.duration)
+	r.addDist(d)
 	return nil
 }
 
@@ -108,13 +133,15 @@ func alertBodies(api string, n, batch int) [][]byte {
 }
 
 // load is the ingest load generator: clients posting bodies round robin,
-// either a number of requests or for a duration.
+// either a number of requests or for a duration, as fast as they can or,
+// with a rate, each request when it is due.
 type load struct {
 	url      string
 	bodies   [][]byte
 	clients  int
 	requests int
 	duration time.Duration
+	rate     float64 // requests per second; 0: unpaced
 }
 
 type loadResult struct {
@@ -145,7 +172,17 @@ func (l *load) run(ctx context.Context) (loadResult, error) {
 				if l.requests > 0 && i >= l.requests {
 					break
 				}
+				due, ok := l.wait(ctx, start, i)
+				if !ok {
+					break
+				}
 				took, err := l.post(ctx, client, l.bodies[i%len(l.bodies)])
+				if l.rate > 0 {
+					// From when it was due, not when it went: a request
+					// that waited for a busy client counts its wait
+					// (no coordinated omission).
+					took = time.Since(due)
+				}
 				if err != nil {
 					if ctx.Err() == nil {
 						mu.Lock()
@@ -165,6 +202,23 @@ func (l *load) run(ctx context.Context) (loadResult, error) {
 	wg.Wait()
 	res.elapsed = time.Since(start)
 	return res, firstErr
+}
+
+// wait returns when request i is due: at once unpaced, else at i ÷ rate
+// after start; false if ctx ended first.
+func (l *load) wait(ctx context.Context, start time.Time, i int) (time.Time, bool) {
+	if l.rate <= 0 {
+		return time.Now(), true
+	}
+	due := start.Add(time.Duration(float64(i) / l.rate * float64(time.Second)))
+	t := time.NewTimer(time.Until(due))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return due, true
+	case <-ctx.Done():
+		return due, false
+	}
 }
 
 func cmpErr(first, err error) error {

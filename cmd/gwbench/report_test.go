@@ -59,7 +59,7 @@ func sampleReport() *Report {
 	r.add(Figure{Key: "ingest.rss_per_series", Size: 100_000, Value: 1900, Unit: "B", Context: "scrape 5s"})
 	r.add(Figure{Key: "ingest.rss_per_series", Size: 10_000, Value: 5500, Unit: "B"})
 	r.add(Figure{Key: "receive.v2.alerts_per_s", Size: 100, Value: 50_000, Unit: "alerts/s"})
-	r.addDist(newDist("receive.v2", 100, []time.Duration{30 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}))
+	r.addDist(newDist("receive.v2.paced", 100, []time.Duration{30 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}))
 	return r
 }
 
@@ -73,8 +73,8 @@ func TestTable(t *testing.T) {
 		"ingest.rss_per_series[100k]   1,900 B         ≤ 2,048 B         yes  scrape 5s",
 		"ingest.rss_per_series[10k]    5,500 B         —                      ",
 		"receive.v2.alerts_per_s[100]  50.0k alerts/s  ≥ 40.0k alerts/s  yes  ",
-		"receive.v2.p50[100]           20 ms           —                      ",
-		"receive.v2.p99[100]           30 ms           < 20 ms           NO   ",
+		"receive.v2.paced.p50[100]     20 ms           —                      ",
+		"receive.v2.paced.p99[100]     30 ms           < 20 ms           NO   ",
 	}
 	if got := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("table:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -114,7 +114,7 @@ func TestCompare(t *testing.T) {
 		ids = append(ids, d.ID)
 	}
 	wantIDs := []string{"ingest.rss_per_series[100k]", "ingest.rss_per_series[10k]", "receive.v2.alerts_per_s[100]",
-		"receive.v2.p99[100]", "soak.rss_growth", "receive.v2.p50[100]"}
+		"receive.v2.paced.p99[100]", "soak.rss_growth", "receive.v2.paced.p50[100]"}
 	if !reflect.DeepEqual(ids, wantIDs) {
 		t.Fatalf("ids %v, want %v", ids, wantIDs)
 	}
@@ -126,9 +126,9 @@ func TestCompare(t *testing.T) {
 	for _, want := range []string{
 		"ingest.rss_per_series[100k]   1,900 B         2,200 B         +15.8 %  REGRESSION",
 		"receive.v2.alerts_per_s[100]  50.0k alerts/s  46.0k alerts/s  -8.0 %",
-		"receive.v2.p99[100]           30 ms           36 ms           +20.0 %  REGRESSION",
+		"receive.v2.paced.p99[100]     30 ms           36 ms           +20.0 %  REGRESSION",
 		"soak.rss_growth               —               2.0 %           new",
-		"receive.v2.p50[100]           20 ms           —               gone",
+		"receive.v2.paced.p50[100]     20 ms           —               gone",
 		"2 regression(s) beyond 10 %",
 	} {
 		if !strings.Contains(b.String(), want) {

@@ -42,7 +42,7 @@ func TestSVG(t *testing.T) {
 		t.Errorf("%d rects, want 3", rects)
 	}
 	all := strings.Join(texts, "|")
-	for _, want := range []string{"receive.v2[100] (n=3)", "detect.<alert> (n=3)", "empty (n=0)", "10 ms", "1 s", "10 s",
+	for _, want := range []string{"receive.v2.paced[100] (n=3)", "detect.<alert> (n=3)", "empty (n=0)", "10 ms", "1 s", "10 s",
 		"detect.<alert>: p50 1 s, p90 2 s, p99 2 s, max 2 s, n=3"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("chart lacks %q: %s", want, all)

@@ -46,7 +46,7 @@ func TestTargetFor(t *testing.T) {
 	if _, ok := targetFor("evaluate.cycle", 5000); ok {
 		t.Error("evaluate.cycle[5000] has a target")
 	}
-	if tg, _ := targetFor("receive.v2.p99", 100); tg.Met(0.020) || !tg.Met(0.019) {
+	if tg, _ := targetFor("receive.v2.paced.p99", 100); tg.Met(0.020) || !tg.Met(0.019) {
 		t.Errorf("p99 < 20 ms: %+v", tg)
 	}
 	seen := map[string]bool{}
