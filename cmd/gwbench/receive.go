@@ -84,9 +84,9 @@ func receiveOne(ctx context.Context, e *env, o receiveOpts, api string, batch in
 
 // receivePaced posts at the throughput target of the batch size, when it
 // has one: the latency a sender sees at the load the receiver is sized
-// for. At saturation, as above, the latency is the clients' queue
-// (clients ÷ throughput) and on 2 cores the load generator's own share
-// of them.
+// for. At saturation, as above, the latency is also the clients' queue
+// (clients ÷ throughput) and, on 2 cores, the load generator's share of
+// them.
 func receivePaced(ctx context.Context, o receiveOpts, url string, bodies [][]byte, batch int, key string, r *Report) error {
 	rate := 0.0
 	if t, ok := targetFor("receive.v2.alerts_per_s", batch); ok {
