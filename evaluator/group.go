@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,14 +30,18 @@ type Group struct {
 	anyMetric   bool            // a selector without a fixed name: any scrape may matter
 	trigger     chan time.Time
 
-	// evalMtx is held for a whole evaluation, so readers of the alerts see
-	// one evaluation's outcome, never half of it.
+	// evalMtx is held for a whole evaluation and by what reads or takes
+	// over the rules' state (the snapshot, a reload).
 	evalMtx sync.Mutex
 
-	mtx        sync.Mutex // guards the status the API reads
+	mtx        sync.Mutex // guards what the API and /metrics read
 	lastEval   time.Time
 	lastTook   time.Duration
 	ruleStatus []RuleStatus
+	// active are copies of each rule's pending and firing alerts as the
+	// last evaluation left them: readers never wait for an evaluation,
+	// which with thousands of rules over 100k series takes seconds.
+	active     [][]Alert
 	prevAlerts map[uint64]labels.Labels // ALERTS series written last time
 	// prevRecorded are each recording rule's series of the last evaluation.
 	prevRecorded map[int]map[uint64]labels.Labels
@@ -177,7 +182,25 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 	g.mtx.Lock()
 	g.lastEval, g.lastTook, g.ruleStatus = ts, took, statuses
 	g.mtx.Unlock()
+	g.publish()
 	ev.observe(g, took, failures)
+}
+
+// publish copies the rules' active alerts for readers; the caller holds
+// evalMtx, or the group is not running yet.
+func (g *Group) publish() {
+	active := make([][]Alert, len(g.rules))
+	for i, ar := range g.alerting {
+		if ar == nil {
+			continue
+		}
+		for _, a := range ar.active(nil) {
+			active[i] = append(active[i], *a)
+		}
+	}
+	g.mtx.Lock()
+	g.active = active
+	g.mtx.Unlock()
 }
 
 // checkLimit enforces the group's limit as Prometheus does: a rule with
@@ -256,30 +279,27 @@ type RuleView struct {
 
 // Status returns the group's state as of its last evaluation.
 func (g *Group) Status() GroupStatus {
-	g.evalMtx.Lock()
-	defer g.evalMtx.Unlock()
 	g.mtx.Lock()
 	defer g.mtx.Unlock()
 	st := GroupStatus{Name: g.name, File: g.file, Interval: g.interval, Limit: g.limit, LastEval: g.lastEval, Took: g.lastTook}
 	for i, r := range g.rules {
 		v := RuleView{Rule: r, Status: g.ruleStatus[i]}
-		if ar := g.alerting[i]; ar != nil {
-			for _, a := range ar.active(nil) {
-				v.Alerts = append(v.Alerts, *a)
-			}
+		if i < len(g.active) {
+			v.Alerts = slices.Clone(g.active[i])
 		}
 		st.Rules = append(st.Rules, v)
 	}
 	return st
 }
 
-// ActiveAlerts returns copies of the group's pending and firing alerts.
+// ActiveAlerts returns copies of the group's pending and firing alerts as
+// of its last evaluation.
 func (g *Group) ActiveAlerts() []Alert {
-	g.evalMtx.Lock()
-	defer g.evalMtx.Unlock()
+	g.mtx.Lock()
+	defer g.mtx.Unlock()
 	var out []Alert
-	for _, a := range g.alerts() {
-		out = append(out, *a)
+	for _, as := range g.active {
+		out = append(out, as...)
 	}
 	return out
 }

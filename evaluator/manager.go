@@ -148,6 +148,7 @@ func (m *Manager) ApplyConfig(cfg *config.Config) error {
 			g.inherit(o)
 		}
 		m.claimRestored(g)
+		g.publish() // what it inherited or restored shows before it evaluates
 		if m.running != nil {
 			m.start(g)
 		}
@@ -303,7 +304,10 @@ func (g *Group) loop(ctx context.Context, m *Manager) {
 			last = ts
 			timer.Reset(g.interval + g.interval/2)
 		case <-timer.C:
-			last = m.o.Now()
+			// On the second: groups whose timers fire together (all of
+			// them, after a start) evaluate at one timestamp and so share
+			// their queries (queryCache), as after a scrape.
+			last = m.o.Now().Truncate(time.Second)
 			g.Eval(ctx, last, m)
 			timer.Reset(g.interval)
 		}
