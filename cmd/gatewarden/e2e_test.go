@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,6 +39,24 @@ func simTargetWith(t *testing.T, o gatewaysim.Options) (*gatewaysim.Sim, string)
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
 	return sim, strings.TrimPrefix(srv.URL, "http://")
+}
+
+// sinkTarget runs gatewaysim with its webhook sink and Feishu stand-in
+// checking signatures, and a fresh config directory holding their secret
+// as sink.secret, for the receiver's secret_file.
+func sinkTarget(t *testing.T, edit func(*gatewaysim.Options)) (sim *gatewaysim.Sim, addr, dir string) {
+	t.Helper()
+	o := gatewaysim.DefaultOptions()
+	o.Tick, o.BurstsPerHour, o.SinkSecret = 200*time.Millisecond, 0, "sink-secret"
+	if edit != nil {
+		edit(&o)
+	}
+	sim, addr = simTargetWith(t, o)
+	dir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sink.secret"), []byte("sink-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sim, addr, dir
 }
 
 func (d *daemon) alerts() []promv1.Alert {

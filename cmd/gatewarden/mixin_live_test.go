@@ -29,16 +29,10 @@ import (
 // /api/v1/query_range, and every metric the mixin names to exist.
 func TestMixinPanelsHaveLiveData(t *testing.T) {
 	t.Parallel()
-	o := gatewaysim.DefaultOptions()
-	o.Tick, o.BurstsPerHour, o.SinkSecret = 200*time.Millisecond, 0, "sink-secret"
 	// A plugin the gateway cannot throttle: the throttle failure series.
-	o.ThrottleUnsupported = []string{"t2-*"}
-	sim, addr := simTargetWith(t, o)
-	dir := t.TempDir()
-	for name, body := range map[string][]byte{"sink.secret": []byte("sink-secret\n"), "builtin.yml": rules.BuiltinSource()} {
-		if err := os.WriteFile(filepath.Join(dir, name), body, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	sim, addr, dir := sinkTarget(t, func(o *gatewaysim.Options) { o.ThrottleUnsupported = []string{"t2-*"} })
+	if err := os.WriteFile(filepath.Join(dir, "builtin.yml"), rules.BuiltinSource(), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	recordings, err := filepath.Abs(filepath.Join("..", "..", mixin.RulesFile))
 	if err != nil {

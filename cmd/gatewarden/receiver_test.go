@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,13 +17,7 @@ import (
 // flapping alert posted over the API is held back by the cooldown.
 func TestReceiverDeliversAndCoolsDown(t *testing.T) {
 	t.Parallel()
-	o := gatewaysim.DefaultOptions()
-	o.Tick, o.BurstsPerHour, o.SinkSecret = 200*time.Millisecond, 0, "sink-secret"
-	sim, addr := simTargetWith(t, o)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "sink.secret"), []byte("sink-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	sim, addr, dir := sinkTarget(t, nil)
 	cfg := filepath.Join(dir, "gatewarden.yml")
 	writeConfig(t, cfg, `global: {scrape_interval: 1s, evaluation_interval: 1s}
 scrape_configs:
