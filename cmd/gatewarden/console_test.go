@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -113,24 +112,6 @@ func (p *page) open(name string) {
 	p.t.Helper()
 	p.do("open "+name, chromedp.Click(chromedp.CSS(`nav a[data-page="`+name+`"]`)))
 	p.until(name+" page", fmt.Sprintf(`location.pathname === "/%s"`, name))
-}
-
-// adminJSON reads the admin API with a token.
-func (d *daemon) adminJSON(path, token string, v any) {
-	d.t.Helper()
-	req, _ := http.NewRequest("GET", d.url+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		d.t.Fatalf("GET %s: %s", path, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		d.t.Fatalf("GET %s: %v", path, err)
-	}
 }
 
 type consoleAlert struct {

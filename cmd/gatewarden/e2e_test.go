@@ -145,9 +145,17 @@ func TestBuiltinRulesFireOnScenarios(t *testing.T) {
 }
 
 // getJSON decodes a GET answer of the daemon.
-func (d *daemon) getJSON(path string, v any) {
+func (d *daemon) getJSON(path string, v any) { d.adminJSON(path, "", v) }
+
+// adminJSON decodes a GET answer of the daemon, with a bearer token unless
+// it is empty.
+func (d *daemon) adminJSON(path, token string, v any) {
 	d.t.Helper()
-	resp, err := http.Get(d.url + path)
+	req, _ := http.NewRequest("GET", d.url+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		d.t.Fatal(err)
 	}
