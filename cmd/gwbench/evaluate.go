@@ -82,9 +82,9 @@ func evaluateOne(ctx context.Context, e *env, o evaluateOpts, sim *proc, pop pop
 		evals, last, took := ms.byLabel("gatewarden_rule_group_evaluations_total", "rule_group"),
 			ms.byLabel("gatewarden_rule_group_last_evaluation_timestamp_seconds", "rule_group"),
 			ms.byLabel("gatewarden_rule_group_last_duration_seconds", "rule_group")
-		// Only cycles whose groups all ran at one scrape's timestamp count:
-		// the evaluations a timer starts (before the first scrapes, or
-		// without them) each have their own and share no query.
+		// Only cycles whose groups all ran at one timestamp count: those a
+		// scrape triggers. Timer-driven ones (before the first scrapes,
+		// or without them) fall on the second and may straddle two.
 		if len(evals) < groups || minValue(evals) < 3 || minValue(last) <= mark || minValue(last) != maxValue(last) {
 			return false, nil
 		}
