@@ -62,6 +62,14 @@ func receiveOne(ctx context.Context, e *env, o receiveOpts, api string, batch in
 	if _, err := warm.run(ctx); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
+	// Steady state: the store holds every alert, as a sender's re-posts
+	// find them; measuring while the first 10,000 rows go in measures that.
+	if err := waitFor(ctx, time.Minute, 100*time.Millisecond, "the warm-up's alerts stored", func() (bool, error) {
+		ms, err := e.metrics(gw)
+		return err == nil && ms.sum("gatewarden_alert_record_pending") == 0 && ms.sum("gatewarden_alerts_recorded_total") >= float64(o.alerts), err
+	}); err != nil {
+		return err
+	}
 	res, err := (&load{url: url, bodies: bodies, clients: o.clients, duration: o.duration}).run(ctx)
 	if err != nil {
 		return err
