@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gatewarden/gatewarden/gatewaysim"
 )
 
 type detectOpts struct {
@@ -220,12 +222,7 @@ func pollAlert(ctx context.Context, e *env, gw *proc, inst instance) (time.Time,
 
 func throttleApplied(e *env, sim *proc, inst instance) (time.Time, bool, error) {
 	var list struct {
-		Throttles []struct {
-			TenantID   string    `json:"tenant_id"`
-			PluginID   string    `json:"plugin_id"`
-			InstanceID string    `json:"instance_id"`
-			AppliedAt  time.Time `json:"applied_at"`
-		} `json:"throttles"`
+		Throttles []gatewaysim.Throttle `json:"throttles"`
 	}
 	if err := e.getJSON("http://"+sim.addr+"/internal/gateway/throttle", &list); err != nil {
 		return time.Time{}, false, err
@@ -240,10 +237,7 @@ func throttleApplied(e *env, sim *proc, inst instance) (time.Time, bool, error) 
 
 func scenarioEffective(e *env, sim *proc, id int) (time.Time, error) {
 	var list struct {
-		Scenarios []struct {
-			ID          int       `json:"id"`
-			EffectiveAt time.Time `json:"effective_at"`
-		} `json:"scenarios"`
+		Scenarios []gatewaysim.Scenario `json:"scenarios"`
 	}
 	if err := e.getJSON("http://"+sim.addr+"/sim/scenario", &list); err != nil {
 		return time.Time{}, err

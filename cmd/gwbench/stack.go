@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/gatewarden/gatewarden/gatewaysim"
 )
 
 // population sizes gatewaysim. The key, provider and model counts are the
@@ -20,25 +22,29 @@ type population struct {
 	tick                             time.Duration
 }
 
-// seriesPerMaster is gatewaysim's exposition per master at 10 keys, 5
-// providers and 4 models (docs/gatewaysim.md): 200 routes × 7, 20 latency
-// histograms × 17, 6 master gauges.
-const seriesPerMaster = 200*7 + 20*17 + 6
-
 // populationFor picks the masters giving about n series.
 func populationFor(n int) population {
-	return population{
-		masters: max(1, int(math.Round(float64(n)/seriesPerMaster))),
+	p := population{
+		masters: 1,
 		keys:    10, providers: 5, models: 4,
 		tenants: 2, plugins: 2, instances: 2,
 		tick: time.Second,
 	}
+	// What one more master adds (docs/gatewaysim.md: 200 routes × 7, 20
+	// latency histograms × 17, 6 master gauges), as gatewaysim counts it.
+	two := p
+	two.masters = 2
+	perMaster := two.series() - p.series()
+	p.masters = max(1, int(math.Round(float64(n)/float64(perMaster))))
+	return p
 }
 
-// series is what gatewaysim will expose (gatewaysim.Options.SeriesCount).
+// series is what gatewaysim will expose.
 func (p population) series() int {
-	routes := p.masters * p.keys * p.providers * p.models
-	return routes*7 + p.masters*p.providers*p.models*17 + 6*p.masters + 2*p.tenants*p.plugins*p.instances + 9
+	return gatewaysim.Options{
+		Masters: p.masters, KeysPerMaster: p.keys, Providers: p.providers, Models: p.models,
+		Tenants: p.tenants, PluginsPerTenant: p.plugins, InstancesPerPlugin: p.instances,
+	}.SeriesCount()
 }
 
 func (e *env) startSim(ctx context.Context, pop population) (*proc, error) {
