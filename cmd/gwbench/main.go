@@ -108,25 +108,22 @@ func (s *suite) flags(c *kingpin.CmdClause) {
 // parse turns the list flags into the scenario options.
 func (s *suite) parse() error {
 	var err error
-	one := func(flag, v string) int {
-		sizes, perr := parseSizes(v)
-		if perr == nil && len(sizes) != 1 {
-			perr = fmt.Errorf("want one size, got %q", v)
-		}
-		if perr != nil && err == nil {
-			err = fmt.Errorf("--%s: %w", flag, perr)
-		}
-		if perr != nil {
-			return 0
-		}
-		return sizes[0]
-	}
 	list := func(flag, v string) []int {
 		sizes, perr := parseSizes(v)
 		if perr != nil && err == nil {
 			err = fmt.Errorf("--%s: %w", flag, perr)
 		}
 		return sizes
+	}
+	one := func(flag, v string) int {
+		sizes := list(flag, v)
+		if len(sizes) == 1 {
+			return sizes[0]
+		}
+		if err == nil {
+			err = fmt.Errorf("--%s: want one size, got %q", flag, v)
+		}
+		return 0
 	}
 	s.ingest.sizes = list("ingest.series", s.ingestSizes)
 	s.evaluate.rules = list("evaluate.rules", s.evalRules)

@@ -171,13 +171,8 @@ func formatSize(n int) string {
 // parseSizes reads a size list flag: "10k,100k,300k", "100,1000,5000".
 func parseSizes(s string) ([]int, error) {
 	var out []int
-	for _, part := range strings.Split(s, ",") {
-		orig := strings.TrimSpace(part)
-		if orig == "" {
-			continue
-		}
-		part = orig
-		mult := 1.0
+	for _, orig := range splitList(s) {
+		part, mult := orig, 1.0
 		switch {
 		case strings.HasSuffix(part, "k"):
 			mult, part = 1e3, strings.TrimSuffix(part, "k")
