@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"net/http"
 	"path"
@@ -58,18 +59,14 @@ func New() *Handler {
 		}
 		return nil
 	})
-	if err != nil || h.index.body == nil {
+	if err == nil && h.index.body == nil {
+		err = errors.New("index.html missing")
+	}
+	if err != nil {
 		// The files are compiled in: only a broken build gets here.
-		panic("console: embedded assets unreadable: " + errString(err))
+		panic("console: embedded assets unreadable: " + err.Error())
 	}
 	return h
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "index.html missing"
-	}
-	return err.Error()
 }
 
 // Register mounts the console at "/" (exactly), its pages and /static/.

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/common/expfmt"
@@ -24,9 +25,13 @@ import (
 	"github.com/gatewarden/gatewarden/ruletest"
 )
 
+// rendered evaluates the mixin once for the package's tests, which only
+// read the files.
+var rendered = sync.OnceValues(func() (map[string][]byte, error) { return Render("..") })
+
 func render(t *testing.T) map[string][]byte {
 	t.Helper()
-	files, err := Render("..")
+	files, err := rendered()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +79,7 @@ func TestRulesLoad(t *testing.T) {
 var (
 	camelCase  = regexp.MustCompile(`^[A-Z][a-zA-Z0-9]*$`)
 	recordName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_]+:[a-zA-Z0-9_]+$`)
+	panelRange = regexp.MustCompile(`\[\$__(rate_interval|range)\]`)
 )
 
 // TestLint holds the rules to mixtool lint's conventions, and recording
@@ -140,7 +146,7 @@ func TestDashboards(t *testing.T) {
 		if _, err := rules.ParseExpr(Substitute(q.Expr, dashboardVars)); err != nil {
 			t.Errorf("%s: %v", q, err)
 		}
-		if strings.Contains(q.Expr, "[") && !regexp.MustCompile(`\[\$__(rate_interval|range)\]`).MatchString(q.Expr) {
+		if strings.Contains(q.Expr, "[") && !panelRange.MatchString(q.Expr) {
 			t.Errorf("%s: ranges of panels are $__rate_interval or $__range", q)
 		}
 	}

@@ -175,7 +175,7 @@ const GW = (() => {
     const name = location.pathname.replace(/^\/+/, "") || "alerts";
     current = pages[name] || null;
     for (const a of document.querySelectorAll("nav a")) {
-      if (a.dataset.page === name || (name === "" && a.dataset.page === "alerts")) a.setAttribute("aria-current", "page");
+      if (a.dataset.page === name) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
     }
     const main = $("#page");
