@@ -19,6 +19,20 @@ import (
 // recorder writing to SQLite, the dispatcher grouping. It reports alerts/s
 // and the p99 request latency, as Alertmanager's figures in the issue were
 // measured.
+// alertBatch is an API v2 body of size alerts, numbered from first.
+func alertBatch(first, size int) []byte {
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for n := first; n < first+size; n++ {
+		if n > first {
+			buf.WriteByte(',')
+		}
+		fmt.Fprintf(&buf, `{"labels":{"alertname":"Load%d","master":"m%d","severity":"warning"},"annotations":{"summary":"load test alert %d"},"generatorURL":"http://prom/graph"}`, n%20, n, n)
+	}
+	buf.WriteByte(']')
+	return buf.Bytes()
+}
+
 func benchIngest(b *testing.B, size int) {
 	s := openStore(b)
 	rec := NewRecorder(s, 1_000_000, nil, nil)
@@ -38,17 +52,7 @@ func benchIngest(b *testing.B, size int) {
 
 	bodies := make([][]byte, 10_000/size)
 	for i := range bodies {
-		var buf bytes.Buffer
-		buf.WriteByte('[')
-		for j := range size {
-			if j > 0 {
-				buf.WriteByte(',')
-			}
-			n := i*size + j
-			fmt.Fprintf(&buf, `{"labels":{"alertname":"Load%d","master":"m%d","severity":"warning"},"annotations":{"summary":"load test alert %d"},"generatorURL":"http://prom/graph"}`, n%20, n, n)
-		}
-		buf.WriteByte(']')
-		bodies[i] = buf.Bytes()
+		bodies[i] = alertBatch(i*size, size)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	var next atomic.Int64

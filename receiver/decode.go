@@ -63,10 +63,13 @@ func (ad *alertDecoder) alert(p *postable) error {
 	return ad.members(func(name []byte) error {
 		switch {
 		case is(name, "labels"):
-			return ad.stringMap(&p.Labels, &p.fp, &ad.sets.labels)
+			c, err := ad.stringMap(p.Labels, &ad.sets.labels)
+			p.Labels, p.fp = c.m, c.fp
+			return err
 		case is(name, "annotations"):
-			var fp string
-			return ad.stringMap(&p.Annotations, &fp, &ad.sets.annotations)
+			c, err := ad.stringMap(p.Annotations, &ad.sets.annotations)
+			p.Annotations = c.m
+			return err
 		case is(name, "startsAt"):
 			return ad.time(&p.StartsAt)
 		case is(name, "endsAt"):
@@ -114,18 +117,15 @@ func (ad *alertDecoder) members(member func(name []byte) error) error {
 	return ad.close()
 }
 
-// stringMap reads an object of strings into *m and its fingerprint into
-// *fp. A map already there is added to, as encoding/json does (into a new
-// map: cached ones are shared); null empties it.
-func (ad *alertDecoder) stringMap(m *map[string]string, fp *string, cache *mapCache) error {
+// stringMap reads an object of strings into the cached map of its set.
+// A map already read (a repeated member) is added to, as encoding/json
+// does, into a new set: cached maps are shared. Null empties it.
+func (ad *alertDecoder) stringMap(prev map[string]string, cache *mapCache) (cachedMap, error) {
 	if ok, err := ad.open('{', "an object of strings"); !ok || err != nil {
-		if err == nil {
-			*m, *fp = nil, ""
-		}
-		return err
+		return cachedMap{}, err
 	}
 	ad.pairs, ad.arena = ad.pairs[:0], ad.arena[:0]
-	for k, v := range *m {
+	for k, v := range prev {
 		ad.pairs = append(ad.pairs, ad.pair(k, []byte(v)))
 	}
 	err := ad.members(func(name []byte) error {
@@ -143,11 +143,9 @@ func (ad *alertDecoder) stringMap(m *map[string]string, fp *string, cache *mapCa
 		return err
 	})
 	if err != nil {
-		return err
+		return cachedMap{}, err
 	}
-	c := cache.get(normalizePairs(ad.pairs), ad.arena)
-	*m, *fp = c.m, c.fp
-	return nil
+	return cache.get(normalizePairs(ad.pairs), ad.arena), nil
 }
 
 func (ad *alertDecoder) pair(name string, value []byte) pair {

@@ -133,16 +133,7 @@ func FuzzAlertDecoder(f *testing.F) {
 }
 
 func BenchmarkDecodeAlerts(b *testing.B) {
-	var buf bytes.Buffer
-	buf.WriteByte('[')
-	for n := range 100 {
-		if n > 0 {
-			buf.WriteByte(',')
-		}
-		buf.WriteString(`{"labels":{"alertname":"Load","master":"m` + string(rune('a'+n%26)) + `","severity":"warning"},"annotations":{"summary":"load test alert"},"generatorURL":"http://prom/graph","startsAt":"2026-12-01T10:00:00Z"}`)
-	}
-	buf.WriteByte(']')
-	body := buf.Bytes()
+	body := alertBatch(0, 100)
 	b.Run("alertDecoder", func(b *testing.B) {
 		b.ReportAllocs()
 		var sets interned

@@ -202,7 +202,7 @@ func (d *Dispatcher) cooldown(ctx context.Context, p *Plan, g *group, firing []A
 		d.log.Warn("cooldown check failed; notifying", "err", err)
 		return firing
 	}
-	held := make(map[int]bool, len(claims))
+	held := make([]bool, len(firing))
 	for j, i := range claimed {
 		if !res[j].Allowed {
 			held[i] = true

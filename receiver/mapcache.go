@@ -25,7 +25,7 @@ type mapCache struct {
 
 type cachedMap struct {
 	m  map[string]string
-	fp string // the label set's fingerprint; for annotations unused
+	fp string // the set's fingerprint, as Alertmanager's of a label set
 }
 
 // pair is a member read from JSON: an interned name and its value's

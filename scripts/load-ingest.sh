@@ -13,5 +13,5 @@ DURATION=${DURATION:-20s}
 export BATCH=${BATCH:-100} DISTINCT=10000
 # A warm-up writes the 10,000 alerts once, as a steady sender's would be.
 wrk -t2 -c8 -d5s -s scripts/load-ingest.lua "http://$GW_ADDR" >/dev/null
-wrk -t${WRK_THREADS:-2} -c8 -d"$DURATION" --latency -s scripts/load-ingest.lua "http://$GW_ADDR"
+wrk -t2 -c8 -d"$DURATION" --latency -s scripts/load-ingest.lua "http://$GW_ADDR"
 echo "alerts per request: $BATCH; RSS $(rss) MiB"

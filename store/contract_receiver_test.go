@@ -14,11 +14,20 @@ import (
 // Cooldowns, the outbox's console queries, the 1 → 2 migration and the
 // closed store: part of runContract.
 
+// claimOne makes a single claim.
+func claimOne(s *Store, key, severity string, interval time.Duration, now time.Time) (bool, time.Time, error) {
+	res, err := s.ClaimCooldowns(ctx, []CooldownClaim{{Key: key, Severity: severity, Interval: interval}}, now)
+	if err != nil {
+		return false, time.Time{}, err
+	}
+	return res[0].Allowed, res[0].Last, nil
+}
+
 func claim(t *testing.T, s *Store, key, severity string, interval time.Duration, now time.Time) (bool, time.Time) {
 	t.Helper()
-	ok, last, err := s.ClaimCooldown(ctx, key, severity, interval, now)
+	ok, last, err := claimOne(s, key, severity, interval, now)
 	if err != nil {
-		t.Fatalf("ClaimCooldown(%q, %s, %v): %v", key, severity, now, err)
+		t.Fatalf("claim(%q, %s, %v): %v", key, severity, now, err)
 	}
 	return ok, last
 }
@@ -57,7 +66,7 @@ func testCooldownClaim(t *testing.T, newDB backend) {
 			t.Fatal("interval 0 suppressed a notification")
 		}
 	}
-	_, _, err := s.ClaimCooldown(ctx, "", "info", h, t0)
+	_, _, err := claimOne(s, "", "info", h, t0)
 	wantErr(t, err, ErrInvalid)
 
 	// Pruning deletes keys sent before the cut; a pruned key claims afresh.
@@ -104,7 +113,7 @@ func testCooldownClaims(t *testing.T, newDB backend) {
 	wantErr(t, err, ErrInvalid)
 }
 
-// testCooldownConcurrent is the reason ClaimCooldown is one statement: two
+// testCooldownConcurrent is the reason a claim is one statement: two
 // receivers (two Stores on one database) and 8 goroutines claim the same
 // key at the same instant, and exactly one may notify.
 func testCooldownConcurrent(t *testing.T, newDB backend) {
@@ -125,7 +134,7 @@ func testCooldownConcurrent(t *testing.T, newDB backend) {
 		allowed := 0
 		for i := range 8 {
 			wg.Go(func() {
-				ok, last, err := stores[i%2].ClaimCooldown(ctx, key, "warning", time.Hour, now)
+				ok, last, err := claimOne(stores[i%2], key, "warning", time.Hour, now)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -302,7 +311,7 @@ func testReceiverClosed(t *testing.T, newDB backend) {
 	_, checks["list_silences"] = s.ListSilences(ctx, SilenceFilter{})
 	_, checks["expire_silence"] = s.ExpireSilence(ctx, sil.ID, now)
 	_, checks["prune_silences"] = s.PruneSilences(ctx, now)
-	_, _, checks["claim_cooldown"] = s.ClaimCooldown(ctx, "k", "info", time.Hour, now)
+	_, _, checks["claim_cooldown"] = claimOne(s, "k", "info", time.Hour, now)
 	checks["release_cooldown"] = s.ReleaseCooldown(ctx, "k")
 	_, checks["prune_cooldowns"] = s.PruneCooldowns(ctx, now)
 	_, _, _, _, checks["outbox_stats"] = s.OutboxStats(ctx)

@@ -21,33 +21,23 @@ ON CONFLICT (key) DO UPDATE SET severity = excluded.severity, sent_at = excluded
 WHERE cooldowns.sent_at <= ? OR cooldowns.severity <> excluded.severity
 RETURNING sent_at`
 
-// ClaimCooldown decides whether a notification for key (alert identity and
-// channel, built by the caller) at severity may be sent at now, and if so
-// records now as its send time. It is allowed when the key was never sent,
-// was released, was last sent at least interval ago (the boundary is
-// allowed), or at another severity. Several receivers sharing a database
-// never both get allowed for one key within the interval.
-//
-// last is the send time now stored for key: now when allowed; when not,
-// the earlier send that holds the cooldown, so the caller can report
-// "suppressed: cooldown until last+interval". An interval <= 0 disables
-// the cooldown; only a send recorded after now (by a receiver whose clock
-// runs ahead) still holds the key.
-func (s *Store) ClaimCooldown(ctx context.Context, key, severity string, interval time.Duration, now time.Time) (allowed bool, last time.Time, err error) {
-	res, err := s.ClaimCooldowns(ctx, []CooldownClaim{{Key: key, Severity: severity, Interval: interval}}, now)
-	if err != nil {
-		return false, last, err
-	}
-	return res[0].Allowed, res[0].Last, nil
-}
-
-// CooldownClaim is one claim of ClaimCooldowns.
+// CooldownClaim asks whether a notification for Key (alert identity and
+// receiver, built by the caller) at Severity may be sent now. It is
+// allowed when the key was never sent, was released, was last sent at
+// least Interval ago (the boundary is allowed), or at another severity.
+// Several receivers sharing a database never both get allowed for one key
+// within the interval. An Interval <= 0 disables the cooldown; only a send
+// recorded after now (by a receiver whose clock runs ahead) still holds
+// the key.
 type CooldownClaim struct {
 	Key, Severity string
 	Interval      time.Duration
 }
 
-// CooldownResult answers a CooldownClaim as ClaimCooldown does.
+// CooldownResult answers a CooldownClaim; an allowed claim records now as
+// the key's send time. Last is the send time now stored for the key: now
+// when allowed; when not, the earlier send that holds the cooldown, so the
+// caller can report "suppressed: cooldown until Last+Interval".
 type CooldownResult struct {
 	Allowed bool
 	Last    time.Time
@@ -57,8 +47,8 @@ type CooldownResult struct {
 // new alerts does not hold SQLite's single writer for long.
 const claimChunk = 1000
 
-// ClaimCooldowns makes the claims as ClaimCooldown makes one, in order
-// (of two claims of one key, the second sees the first), in transactions
+// ClaimCooldowns answers the claims in order (of two claims of one key,
+// the second sees the first), in transactions
 // of up to claimChunk: a group flushing thousands of new alerts costs a
 // few commits, not one each. Within a transaction the keys are claimed in
 // sorted order, so two receivers claiming overlapping keys on PostgreSQL
