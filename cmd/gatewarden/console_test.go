@@ -280,14 +280,7 @@ func readOnlyTab(t *testing.T, admin *page) {
 func forbiddenWrite(t *testing.T, p *page, cfg, dir, addr string, alertID int64) {
 	t.Helper()
 	writeConfig(t, cfg, consoleConfig(t, dir, addr, "read"))
-	resp, err := http.Post(p.d.url+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("reload: %s", resp.Status)
-	}
+	p.d.reload()
 	// Within the page, as an operator who was already signed in would.
 	p.open("alerts")
 	btn := fmt.Sprintf(`#alert-%d button[data-action="resolve"]`, alertID)
@@ -298,6 +291,19 @@ func forbiddenWrite(t *testing.T, p *page, cfg, dir, addr string, alertID int64)
 		t.Errorf("after a 403 the console says %q", n)
 	}
 	p.until("the buttons gone with the demotion", `document.querySelector("#role").textContent === "read-only" && !document.querySelector("button[data-action]")`)
+}
+
+// reload has the daemon reread its config and requires it to succeed.
+func (d *daemon) reload() {
+	d.t.Helper()
+	resp, err := http.Post(d.url+"/-/reload", "", nil)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		d.t.Fatalf("reload: %s", resp.Status)
+	}
 }
 
 func unknownPage(t *testing.T, p *page) {

@@ -73,11 +73,7 @@ scrape_configs:
 	// gatewarden scrapes itself as a central Prometheus would, once its
 	// address is known.
 	writeConfig(t, cfg, base+"  - job_name: gatewarden\n    static_configs: [{targets: [\""+strings.TrimPrefix(d.url, "http://")+"\"]}]\n")
-	resp, err := http.Post(d.url+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	d.reload()
 	d.eventually("the gatewarden job", func() bool { return slices.Contains(d.jobs(), "gatewarden") })
 
 	for _, req := range []gatewaysim.ScenarioRequest{
