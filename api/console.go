@@ -39,6 +39,7 @@ type outboxJSON struct {
 	Attempts      int    `json:"attempts"`
 	NextAttemptAt *int64 `json:"next_attempt_at,omitempty"`
 	LastError     string `json:"last_error,omitempty"`
+	GroupKey      string `json:"group_key,omitempty"`
 	CreatedAt     *int64 `json:"created_at,omitempty"`
 	UpdatedAt     *int64 `json:"updated_at,omitempty"`
 }
@@ -78,7 +79,7 @@ func (a *API) listOutbox(w http.ResponseWriter, r *http.Request) error {
 	for _, o := range items {
 		out.Items = append(out.Items, outboxJSON{ID: o.ID, AlertID: o.AlertID, Fingerprint: o.Fingerprint, ChannelID: o.ChannelID,
 			State: o.State, Attempts: o.Attempts, NextAttemptAt: unix(o.NextAttemptAt), LastError: o.LastError,
-			CreatedAt: unix(o.CreatedAt), UpdatedAt: unix(o.UpdatedAt)})
+			GroupKey: o.GroupKey, CreatedAt: unix(o.CreatedAt), UpdatedAt: unix(o.UpdatedAt)})
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

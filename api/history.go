@@ -4,13 +4,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gatewarden/gatewarden/store"
 )
 
 var historyStatuses = []string{store.HistorySent, store.HistoryFailed, store.HistorySuppressed}
 
-// historyJSON is ez-api's alert_history row.
+// historyJSON is ez-api's alert_history row, with the state change it
+// records (gatewarden's ledger) beside ez-api's fields.
 type historyJSON struct {
 	ID          int64           `json:"id"`
 	AlertID     int64           `json:"alert_id,omitempty"`
@@ -21,6 +23,12 @@ type historyJSON struct {
 	Status      string          `json:"status"`
 	Error       string          `json:"error,omitempty"`
 	Attempt     int             `json:"attempt"`
+	Fingerprint string          `json:"fingerprint,omitempty"`
+	Transition  string          `json:"transition,omitempty"`
+	StartsAt    *int64          `json:"starts_at,omitempty"`
+	Episode     string          `json:"episode,omitempty"`
+	OutboxID    int64           `json:"outbox_id,omitempty"`
+	Peer        string          `json:"peer,omitempty"`
 }
 
 func queryID(r *http.Request, name string) (int64, error) {
@@ -44,6 +52,7 @@ func (a *API) listHistory(w http.ResponseWriter, r *http.Request) error {
 	if f.ChannelID, err = queryID(r, "channel_id"); err != nil {
 		return err
 	}
+	f.Fingerprint = r.URL.Query().Get("fingerprint")
 	f.Status = r.URL.Query().Get("status")
 	if err := oneOf("status", f.Status, historyStatuses); err != nil {
 		return err
@@ -63,8 +72,13 @@ func (a *API) listHistory(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := page[historyJSON]{Total: total, Limit: f.Limit, Offset: f.Offset, Items: make([]historyJSON, 0, len(items))}
 	for _, h := range items {
-		out.Items = append(out.Items, historyJSON{ID: h.ID, AlertID: h.AlertID, RuleID: h.RuleID, ChannelID: h.ChannelID,
-			TriggeredAt: unix(h.TriggeredAt), Payload: h.Payload, Status: h.Status, Error: h.Error, Attempt: h.Attempt})
+		j := historyJSON{ID: h.ID, AlertID: h.AlertID, RuleID: h.RuleID, ChannelID: h.ChannelID,
+			TriggeredAt: unix(h.TriggeredAt), Payload: h.Payload, Status: h.Status, Error: h.Error, Attempt: h.Attempt,
+			Fingerprint: h.Fingerprint, Transition: h.Transition, StartsAt: unix(h.Episode), OutboxID: h.OutboxID, Peer: h.Peer}
+		if !h.Episode.IsZero() {
+			j.Episode = h.Episode.Format(time.RFC3339Nano)
+		}
+		out.Items = append(out.Items, j)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -43,11 +43,12 @@ type ReceiverConfig struct {
 	InhibitRules  []*InhibitRule     `yaml:"inhibit_rules"`
 	TimeIntervals []*TimeIntervalSet `yaml:"time_intervals"`
 	Templates     []string           `yaml:"templates"`
-	// Cooldown is the default quiet time per (alert type, target) after a
-	// notification; a change of severity or a resolution is not held back.
-	// Left out or 0, it is DefaultCooldown; a route's own `cooldown: 0s`
-	// turns it off for the alerts that route takes.
-	Cooldown Duration `yaml:"cooldown"`
+	// Cooldown is the default quiet time after a notification of an
+	// alert's firing before the same alert (the same label set) firing
+	// again is notified to the same channel; a resolution is never held
+	// back. Left out, it is DefaultCooldown; `0s` turns it off (a route's
+	// or a rule's own cooldown still applies where set).
+	Cooldown *Duration `yaml:"cooldown"`
 	// Language of the default templates: en or zh.
 	Language string `yaml:"language"`
 	// ExternalURL is gatewarden's own URL, for links in notifications.
@@ -55,6 +56,14 @@ type ReceiverConfig struct {
 	Auth        *IngestAuth `yaml:"auth"`
 	// MaxBodySize bounds an ingest request body.
 	MaxBodySize Bytes `yaml:"max_body_size"`
+}
+
+// CooldownOrDefault is the section's cooldown, DefaultCooldown if left out.
+func (c *ReceiverConfig) CooldownOrDefault() time.Duration {
+	if c.Cooldown == nil {
+		return DefaultCooldown
+	}
+	return time.Duration(*c.Cooldown)
 }
 
 // Route is one node of the route tree, as Alertmanager's route.

@@ -88,7 +88,7 @@ func TestReceiverLoads(t *testing.T) {
 	if rc == nil {
 		t.Fatal("receiver section not decoded")
 	}
-	if time.Duration(rc.Cooldown) != DefaultCooldown || rc.Language != "en" || rc.MaxBodySize != DefaultIngestBodySize {
+	if rc.CooldownOrDefault() != DefaultCooldown || rc.Language != "en" || rc.MaxBodySize != DefaultIngestBodySize {
 		t.Errorf("section defaults: cooldown %s, language %q, max_body_size %d", rc.Cooldown, rc.Language, rc.MaxBodySize)
 	}
 	root := rc.Route

@@ -33,9 +33,7 @@ func (c *ReceiverConfig) applyDefaults() {
 		setDefault(&r.GroupInterval, DefaultGroupInterval)
 		setDefault(&r.RepeatInterval, DefaultRepeatInterval)
 	}
-	if c.Cooldown == 0 {
-		c.Cooldown = Duration(DefaultCooldown)
-	}
+	setDefault(&c.Cooldown, DefaultCooldown)
 	if c.Language == "" {
 		c.Language = DefaultLanguage
 	}

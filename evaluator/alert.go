@@ -49,8 +49,10 @@ type Alert struct {
 	// if no re-send arrives: the EndsAt Prometheus sends.
 	ValidUntil      time.Time
 	KeepFiringSince time.Time // when the condition stopped holding while firing
-	// Steps are the thresholds this alert announces (stepped rules).
-	Steps []float64
+	// Steps are the thresholds this alert announces (stepped rules), and
+	// PeriodStart the period it belongs to.
+	Steps       []float64
+	PeriodStart time.Time
 	// Action is the rule's action, for the parts that act on alerts.
 	Action string
 

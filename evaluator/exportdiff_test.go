@@ -364,7 +364,10 @@ func (o ourSide) firing(ts time.Time) map[string]firingAlert {
 			r := g.rules[i]
 			add := func(a *Alert, mayLack bool) {
 				if a != nil && !a.Resolved() && a.State == StateFiring {
-					out[a.Labels.String()] = firingAlert{rule: r.Alert, labels: a.Labels, mayLack: mayLack}
+					// A period's start is gatewarden's own label (periods
+					// are gatewarden's accounting); exported rules lack it.
+					ls := labels.NewBuilder(a.Labels).Del(PeriodStartLabel).Labels()
+					out[ls.String()] = firingAlert{rule: r.Alert, labels: ls, mayLack: mayLack}
 				}
 			}
 			for _, tg := range ar.targets {

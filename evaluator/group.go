@@ -80,6 +80,11 @@ func newGroup(file string, rg *rules.Group, defInterval time.Duration) *Group {
 		g.alerting = append(g.alerting, ar)
 		g.readMetrics(r.Expr)
 	}
+	for i, ar := range g.alerting {
+		if ar != nil {
+			ar.id = ruleID(g, i)
+		}
+	}
 	g.ruleStatus = make([]RuleStatus, len(g.rules))
 	for i := range g.ruleStatus {
 		g.ruleStatus[i].Health = "unknown"
@@ -157,10 +162,11 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 		case err != nil:
 		case r.IsAlert():
 			var out []*Alert
-			out, err = g.alerting[i].eval(ctx, ts, vec, e, ev.resendDelay()), g.checkLimit(g.alerting[i])
-			if err == nil {
-				send = append(send, out...)
+			out, err = g.alerting[i].eval(ctx, ts, vec, e, ev.resendDelay())
+			if lerr := g.checkLimit(g.alerting[i]); lerr != nil {
+				out, err = nil, lerr
 			}
+			send = append(send, out...)
 		default:
 			err = g.record(ctx, ev, i, vec, qts)
 		}

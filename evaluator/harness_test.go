@@ -27,6 +27,7 @@ type harness struct {
 	m      *Manager
 	sent   []Alert
 	resend time.Duration
+	steps  StepLedger // nil: the snapshot alone keeps the step accounting
 }
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -57,6 +58,7 @@ func (h *harness) manager() *Manager {
 		Queryable: h.db, Appendable: h.db, Engine: engine,
 		SnapshotFile: filepath.Join(h.dir, "rules.snapshot"),
 		ResendDelay:  h.resend,
+		Steps:        h.steps,
 		Notify: func(_ context.Context, as []*Alert) {
 			for _, a := range as {
 				h.sent = append(h.sent, *a)

@@ -167,11 +167,11 @@ func TestStepsOncePerTargetEvenWhenJumping(t *testing.T) {
 		return h.eval(at(i))
 	}
 	h.expect("below every step", step(0, 0.4, 0.1))
-	h.expect("m1 crosses 50 %", step(1, 0.6, 0.1), `{a="Budget", m="m1", step="0.5"} firing`)
+	h.expect("m1 crosses 50 %", step(1, 0.6, 0.1), `{a="Budget", m="m1", period_start="2026-11-22T10:00:00Z", step="0.5"} firing`)
 	h.expect("no repeat", step(2, 0.62, 0.1))
 	h.expect("m1 jumps past 75 and 90 %, m2 past 50 and 75 % in the same evaluation", step(3, 0.95, 0.8),
-		`{a="Budget", m="m1", step="0.75"} firing`, `{a="Budget", m="m1", step="0.9"} firing`,
-		`{a="Budget", m="m2", step="0.5"} firing`, `{a="Budget", m="m2", step="0.75"} firing`)
+		`{a="Budget", m="m1", period_start="2026-11-22T10:00:00Z", step="0.75"} firing`, `{a="Budget", m="m1", period_start="2026-11-22T10:00:00Z", step="0.9"} firing`,
+		`{a="Budget", m="m2", period_start="2026-11-22T10:00:00Z", step="0.5"} firing`, `{a="Budget", m="m2", period_start="2026-11-22T10:00:00Z", step="0.75"} firing`)
 	h.expect("no repeat for either", step(4, 0.96, 0.85))
 	// A drop of the value starts a new period: old steps resolve, and the
 	// next crossing is announced again.
@@ -179,7 +179,9 @@ func TestStepsOncePerTargetEvenWhenJumping(t *testing.T) {
 	if len(got) != 3 {
 		h.t.Errorf("m1's three steps resolve on the new period: %q", got)
 	}
-	h.expect("new period, new notice", step(6, 0.55, 0.86), `{a="Budget", m="m1", step="0.5"} firing`)
+	// Its own alert: the period is a label, so the cooldown of the last
+	// period's 0.5 cannot hold it back.
+	h.expect("new period, new notice", step(6, 0.55, 0.86), `{a="Budget", m="m1", period_start="2026-11-22T10:00:50Z", step="0.5"} firing`)
 }
 
 func TestRestartKeepsState(t *testing.T) {
@@ -208,7 +210,7 @@ func TestRestartKeepsState(t *testing.T) {
 	h.add(at(5), map[string]float64{`cpu{i="firing"}`: 0.6, `cpu{i="pending"}`: 0.9, `spend{m="m1"}`: 0.6})
 	h.expect("the window carried over: the third point above fires; no re-send of the firing one, no step repeated",
 		h.eval(at(5)), `{a="CPU", i="pending"} firing`)
-	h.expect("the firing one kept firing through the restart", h.states(), `{a="Budget", m="m1", step="0.5"} firing`, `{a="CPU", i="firing"} firing`, `{a="CPU", i="pending"} firing`)
+	h.expect("the firing one kept firing through the restart", h.states(), `{a="Budget", m="m1", period_start="2026-11-22T10:00:00Z", step="0.5"} firing`, `{a="CPU", i="firing"} firing`, `{a="CPU", i="pending"} firing`)
 }
 
 const stepRuleGroup = `  - name: budget

@@ -41,7 +41,10 @@ type Options struct {
 	// SnapshotFile keeps the rules' state across restarts; empty keeps none.
 	SnapshotFile string
 	Thresholds   Thresholds
-	Now          func() time.Time
+	// Steps keeps the stepped thresholds' accounting across a kill -9;
+	// nil keeps it in the rule state and the snapshot only.
+	Steps StepLedger
+	Now   func() time.Time
 	// ExpandEachEvaluation expands labels and annotations at every
 	// evaluation, as Prometheus does, so $value is always the latest one.
 	// Otherwise they are expanded when an alert is new, changes level or
@@ -383,7 +386,7 @@ func (m *Manager) env(g *Group) *env {
 	if p := m.externalLabels.Load(); p != nil {
 		ext = *p
 	}
-	return &env{interval: g.interval, thresholds: m.o.Thresholds, externalLabels: ext, externalURL: m.o.ExternalURL, url: m.url, groupLabels: g.labels, query: m.query, expandAlways: m.o.ExpandEachEvaluation}
+	return &env{interval: g.interval, thresholds: m.o.Thresholds, externalLabels: ext, externalURL: m.o.ExternalURL, url: m.url, groupLabels: g.labels, query: m.query, expandAlways: m.o.ExpandEachEvaluation, steps: m.o.Steps}
 }
 
 func (m *Manager) resendDelay() time.Duration { return m.o.ResendDelay }

@@ -22,7 +22,7 @@ func TestRegressionStepsOfVanishedTargetNeverResolve(t *testing.T) {
         period_label: p
 `)
 	h.add(at(0), map[string]float64{`spend{m="m1",p="nov"}`: 0.6})
-	h.expect("nov crosses 0.5", h.eval(at(0)), `{a="Budget", m="m1", p="nov", step="0.5"} firing`)
+	h.expect("nov crosses 0.5", h.eval(at(0)), `{a="Budget", m="m1", p="nov", period_start="2026-11-22T10:00:00Z", step="0.5"} firing`)
 	h.add(at(1), map[string]float64{`spend{m="m1",p="nov"}`: staleNaN, `spend{m="m1",p="dec"}`: 0.1})
 	h.eval(at(1))
 	h.add(at(400), map[string]float64{`spend{m="m1",p="dec"}`: 0.1}) // 66 min later

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,11 +38,16 @@ type env struct {
 	groupLabels    map[string]string
 	query          func(ctx context.Context, q string, ts time.Time) (promql.Vector, error)
 	expandAlways   bool
+	steps          StepLedger
 }
 
 // alertingRule is an alerting rule and the targets its expression returns.
 type alertingRule struct {
-	rule    *rules.Rule
+	rule *rules.Rule
+	id   string // ruleID: the rule's name in the step ledger
+	// records are the step ledger's records not yet taken by their
+	// targets; nil until read.
+	records map[uint64]StepRecord
 	targets map[uint64]*target
 	levels  []rules.Level // most severe first
 	keep    int           // window points kept per target
@@ -71,12 +75,20 @@ func newAlertingRule(r *rules.Rule, interval time.Duration) *alertingRule {
 
 // eval judges every target at ts. It returns the alerts receivers must be
 // told about now: new, resolved, changed in level, or due for a resend.
-func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vector, e *env, resend time.Duration) []*Alert {
+// An error (a step ledger that cannot be written) leaves the targets it
+// concerns as they were, to be judged again next time.
+func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vector, e *env, resend time.Duration) ([]*Alert, error) {
 	r, now := ar.rule, ts.UnixMilli()
 	var (
-		buf  []byte
-		send []*Alert
+		buf   []byte
+		send  []*Alert
+		fails error
 	)
+	if len(r.Steps) > 0 {
+		if err := ar.loadSteps(ctx, e.steps); err != nil {
+			return nil, err
+		}
+	}
 	for _, s := range vec {
 		var fp uint64
 		// The period label is not part of a target's identity: a new
@@ -94,7 +106,9 @@ func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vecto
 			t.NoData.State, t.NoData.ResolvedAt = StateInactive, ts
 		}
 		if len(r.Steps) > 0 {
-			ar.steps(t, ts)
+			if err := ar.steps(ctx, t, fp, ts, e); err != nil {
+				fails = err
+			}
 			continue
 		}
 		if r.Condition != nil {
@@ -142,7 +156,7 @@ func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vecto
 		}
 		send = ar.collect(ctx, t, ts, e, resend, send)
 	}
-	return send
+	return send, fails
 }
 
 // collect refreshes the labels and annotations of a target's alerts and
@@ -173,7 +187,7 @@ func (ar *alertingRule) collect(ctx context.Context, t *target, ts time.Time, e 
 	t.NoData = consider(t.NoData, labels.Label{Name: "nodata", Value: "true"})
 	kept := t.StepAlerts[:0]
 	for _, a := range t.StepAlerts {
-		if a = consider(a, labels.Label{Name: "step", Value: formatStep(a.Steps[0])}); a != nil {
+		if a = consider(a, ar.stepLabels(a)...); a != nil {
 			kept = append(kept, a)
 		}
 	}
@@ -208,40 +222,6 @@ func (ar *alertingRule) noData(t *target, ts time.Time) {
 		}
 	}
 	t.NoData = &Alert{State: StateFiring, ActiveAt: t.LastSeen, FiredAt: ts, Severity: sev, Value: math.NaN()}
-}
-
-// steps announces each threshold a target's value crosses once per
-// period, all crossed steps at once when one evaluation jumps past several.
-func (ar *alertingRule) steps(t *target, ts time.Time) {
-	r := ar.rule
-	// A new period: the period label changed, or the value fell back below
-	// the first step (a new month's spend); a dip between steps is not one.
-	p := t.Labels.Get(r.PeriodLabel)
-	newPeriod := r.PeriodLabel != "" && p != t.Period && t.StepsDone > 0 || t.Value < r.Steps[0] && t.StepsDone > 0
-	t.Period, t.LastValue = p, t.Value
-	if newPeriod {
-		for _, a := range t.StepAlerts {
-			if !a.Resolved() {
-				a.State, a.ResolvedAt = StateInactive, ts
-			}
-		}
-		t.StepsDone = 0
-	}
-	crossed := 0
-	for crossed < len(r.Steps) && t.Value >= r.Steps[crossed] {
-		crossed++
-	}
-	if crossed <= t.StepsDone {
-		return
-	}
-	all := slices.Clone(r.Steps[t.StepsDone:crossed])
-	for i := t.StepsDone; i < crossed; i++ {
-		t.StepAlerts = append(t.StepAlerts, &Alert{
-			State: StateFiring, ActiveAt: ts, FiredAt: ts, Value: t.Value, Action: r.Action,
-			Steps: append([]float64{r.Steps[i]}, all...),
-		})
-	}
-	t.StepsDone = crossed
 }
 
 // render sets an alert's labels and annotations from the rule's templates,

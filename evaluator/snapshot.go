@@ -4,6 +4,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,17 +24,19 @@ type (
 		Rules map[string]map[uint64]snapTarget
 	}
 	snapTarget struct {
-		Labels     []labels.Label
-		Points     []rules.Point
-		Anchor     int64
-		LastSeen   time.Time
-		Value      float64
-		Alert      *snapAlert
-		NoData     *snapAlert
-		StepsDone  int
-		Period     string
-		LastValue  float64
-		StepAlerts []*snapAlert
+		Labels      []labels.Label
+		Points      []rules.Point
+		Anchor      int64
+		LastSeen    time.Time
+		Value       float64
+		Alert       *snapAlert
+		NoData      *snapAlert
+		StepsDone   int
+		Period      string
+		PeriodStart time.Time
+		Announced   map[float64]time.Time
+		LastValue   float64
+		StepAlerts  []*snapAlert
 	}
 	snapAlert struct {
 		State                                                      State
@@ -42,6 +45,7 @@ type (
 		Severity                                                   rules.Severity
 		ActiveAt, FiredAt, ResolvedAt, LastSentAt, KeepFiringSince time.Time
 		Steps                                                      []float64
+		PeriodStart                                                time.Time
 		Action                                                     string
 	}
 )
@@ -56,7 +60,7 @@ func toSnap(a *Alert) *snapAlert {
 	if a == nil {
 		return nil
 	}
-	return &snapAlert{a.State, list(a.Labels), list(a.Annotations), a.Value, a.Severity, a.ActiveAt, a.FiredAt, a.ResolvedAt, a.LastSentAt, a.KeepFiringSince, a.Steps, a.Action}
+	return &snapAlert{a.State, list(a.Labels), list(a.Annotations), a.Value, a.Severity, a.ActiveAt, a.FiredAt, a.ResolvedAt, a.LastSentAt, a.KeepFiringSince, a.Steps, a.PeriodStart, a.Action}
 }
 
 func fromSnap(s *snapAlert) *Alert {
@@ -64,7 +68,7 @@ func fromSnap(s *snapAlert) *Alert {
 		return nil
 	}
 	return &Alert{State: s.State, Labels: labels.New(s.Labels...), Annotations: labels.New(s.Annotations...), Value: s.Value, Severity: s.Severity,
-		ActiveAt: s.ActiveAt, FiredAt: s.FiredAt, ResolvedAt: s.ResolvedAt, LastSentAt: s.LastSentAt, KeepFiringSince: s.KeepFiringSince, Steps: s.Steps, Action: s.Action}
+		ActiveAt: s.ActiveAt, FiredAt: s.FiredAt, ResolvedAt: s.ResolvedAt, LastSentAt: s.LastSentAt, KeepFiringSince: s.KeepFiringSince, Steps: s.Steps, PeriodStart: s.PeriodStart, Action: s.Action}
 }
 
 func alertsToSnap(as []*Alert) []*snapAlert {
@@ -98,7 +102,7 @@ func (m *Manager) save() error {
 			}
 			ts := make(map[uint64]snapTarget, len(ar.targets))
 			for fp, t := range ar.targets {
-				ts[fp] = snapTarget{list(t.Labels), slices.Clone(t.Points), t.Anchor, t.LastSeen, t.Value, toSnap(t.Alert), toSnap(t.NoData), t.StepsDone, t.Period, t.LastValue, alertsToSnap(t.StepAlerts)}
+				ts[fp] = snapTarget{list(t.Labels), slices.Clone(t.Points), t.Anchor, t.LastSeen, t.Value, toSnap(t.Alert), toSnap(t.NoData), t.StepsDone, t.Period, t.PeriodStart, maps.Clone(t.Announced), t.LastValue, alertsToSnap(t.StepAlerts)}
 			}
 			snap.Rules[ruleID(g, i)] = ts
 		}
@@ -144,10 +148,35 @@ func (m *Manager) restore() error {
 	for id, ts := range snap.Rules {
 		targets := make(map[uint64]*target, len(ts))
 		for fp, st := range ts {
-			targets[fp] = &target{Labels: labels.New(st.Labels...), Points: st.Points, Anchor: st.Anchor, LastSeen: st.LastSeen, Value: st.Value,
-				Alert: fromSnap(st.Alert), NoData: fromSnap(st.NoData), StepsDone: st.StepsDone, Period: st.Period, LastValue: st.LastValue, StepAlerts: alertsFromSnap(st.StepAlerts)}
+			t := &target{Labels: labels.New(st.Labels...), Points: st.Points, Anchor: st.Anchor, LastSeen: st.LastSeen, Value: st.Value,
+				Alert: fromSnap(st.Alert), NoData: fromSnap(st.NoData), StepsDone: st.StepsDone, Period: st.Period, PeriodStart: st.PeriodStart, Announced: st.Announced, LastValue: st.LastValue, StepAlerts: alertsFromSnap(st.StepAlerts)}
+			periodFromSteps(t)
+			targets[fp] = t
 		}
 		m.restored[id] = targets
 	}
 	return nil
+}
+
+// periodFromSteps dates the period of a target saved before periods had a
+// start: from its first step still firing, so that the restart neither
+// takes it for a new period nor announces its steps again.
+func periodFromSteps(t *target) {
+	if !t.PeriodStart.IsZero() || t.StepsDone == 0 {
+		return
+	}
+	for _, a := range t.StepAlerts {
+		if a.Resolved() {
+			continue
+		}
+		if t.PeriodStart.IsZero() || a.ActiveAt.Before(t.PeriodStart) {
+			t.PeriodStart = a.ActiveAt
+		}
+	}
+	for _, a := range t.StepAlerts {
+		if !a.Resolved() {
+			a.PeriodStart = t.PeriodStart
+			t.announce(a.Steps[0], a.FiredAt)
+		}
+	}
 }

@@ -20,11 +20,14 @@ type target struct {
 	Alert  *Alert // nil while inactive
 	NoData *Alert
 
-	// Stepped thresholds: how many steps this period has announced.
-	StepsDone  int
-	Period     string
-	LastValue  float64
-	StepAlerts []*Alert
+	// Stepped thresholds: the period (its label value and start), how
+	// many steps it has announced, and when each was.
+	StepsDone   int
+	Period      string
+	PeriodStart time.Time
+	Announced   map[float64]time.Time
+	LastValue   float64
+	StepAlerts  []*Alert
 }
 
 // verdict is what one evaluation says about one target.
@@ -66,7 +69,7 @@ func (t *target) resolveAll(ts time.Time) {
 	for _, a := range t.each(nil, func(a *Alert) bool { return !a.Resolved() }) {
 		a.State, a.ResolvedAt = StateInactive, ts
 	}
-	t.StepsDone = 0
+	t.StepsDone, t.PeriodStart, t.Announced = 0, time.Time{}, nil
 }
 
 // each appends to out the target's alerts for which keep says so.

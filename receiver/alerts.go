@@ -26,6 +26,10 @@ type Alert struct {
 	fp string
 }
 
+// firing reports whether the alert is firing at now: its end is ahead, or
+// it has none (an in-process sender's alert, open until it resolves it).
+func (a *Alert) firing(now time.Time) bool { return a.EndsAt.IsZero() || a.EndsAt.After(now) }
+
 // Fingerprint is Alertmanager's: a hash of the label set, hex.
 func (a *Alert) Fingerprint() string {
 	if a.fp == "" {
@@ -116,6 +120,10 @@ func (a *Alert) ToStore(now time.Time) store.Alert {
 		Status: store.StatusActive, Title: title, Message: msg,
 		RelatedID: relID, RelatedType: relType, RelatedName: relName,
 		Labels: a.Labels, Metadata: meta, CreatedAt: a.StartsAt.UTC().Truncate(time.Microsecond),
+		StartsAt: a.StartsAt.UTC().Truncate(time.Microsecond), Annotations: a.Annotations, GeneratorURL: a.GeneratorURL,
+	}
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
 	}
 	out.ExpiresAt, out.ResolvedAt = a.ends(now)
 	if !out.ResolvedAt.IsZero() {
@@ -124,12 +132,10 @@ func (a *Alert) ToStore(now time.Time) store.Alert {
 	return out
 }
 
-// ends is when a firing alert expires, or when a resolved one ended.
+// ends is when a firing alert expires (zero: never by itself), or when a
+// resolved one ended.
 func (a *Alert) ends(now time.Time) (expiresAt, resolvedAt time.Time) {
-	switch {
-	case a.EndsAt.IsZero():
-		return time.Time{}, time.Time{}
-	case a.EndsAt.After(now):
+	if a.firing(now) {
 		return a.EndsAt.UTC(), time.Time{}
 	}
 	return time.Time{}, a.EndsAt.UTC()

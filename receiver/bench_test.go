@@ -36,7 +36,7 @@ func alertBatch(first, size int) []byte {
 func benchIngest(b *testing.B, size int) {
 	s := openStore(b)
 	rec := NewRecorder(s, 1_000_000, nil, nil)
-	d := NewDispatcher(DispatcherOptions{Sink: s})
+	d := NewDispatcher(DispatcherOptions{Ledger: s})
 	d.plan = &Plan{Router: oneRoute{Timing{GroupWait: time.Hour, GroupInterval: time.Hour, RepeatInterval: time.Hour}},
 		Targets: func(string) []Target { return nil }}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -105,7 +105,7 @@ func BenchmarkFlushAfterGroupWait(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := NewDispatcher(DispatcherOptions{Sink: s})
+	d := NewDispatcher(DispatcherOptions{Ledger: s})
 	d.plan = &Plan{Router: oneRoute{Timing{GroupWait: time.Millisecond, GroupInterval: time.Hour, RepeatInterval: time.Hour}},
 		Targets: func(string) []Target { return []Target{{ChannelID: ch.ID, Name: "bench"}} }}
 	var lat []time.Duration

@@ -29,13 +29,19 @@ type Integrations struct {
 
 	mu         sync.Mutex
 	configured map[string]message.Notifier // by channel name, from the config file
+	// built are the integrations of channels made through the admin API,
+	// by type and config: the worker asks at every attempt, and a secret
+	// file is read once per build, not per message. A reload empties it
+	// (templates and files may have changed).
+	built map[string]message.Notifier
 }
 
-// setConfigured swaps the integrations built from the config file.
+// setConfigured swaps the integrations built from the config file; what
+// is sent from now on, queued before or not, goes out as configured now.
 func (in *Integrations) setConfigured(m map[string]message.Notifier, tmpl *templates.Templates) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.configured, in.Templates = m, tmpl
+	in.configured, in.Templates, in.built = m, tmpl, nil
 }
 
 // configuredNotifier resolves a channel row that stands for a configured
@@ -87,11 +93,33 @@ func (in *Integrations) Validate(typ string, cfg json.RawMessage) error {
 	return v.Validate()
 }
 
-// Notifier builds the integration of a channel.
+// Notifier returns the integration of a channel, built on first use. A
+// failed build is not kept, so a url_file that appears later is picked up.
 func (in *Integrations) Notifier(typ string, cfg json.RawMessage) (message.Notifier, error) {
 	if n, ok, err := in.configuredNotifier(cfg); ok {
 		return n, err
 	}
+	key := typ + "\x00" + string(cfg)
+	in.mu.Lock()
+	n, ok := in.built[key]
+	in.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	n, err := in.build(typ, cfg)
+	if err != nil {
+		return nil, err
+	}
+	in.mu.Lock()
+	if in.built == nil {
+		in.built = map[string]message.Notifier{}
+	}
+	in.built[key] = n
+	in.mu.Unlock()
+	return n, nil
+}
+
+func (in *Integrations) build(typ string, cfg json.RawMessage) (message.Notifier, error) {
 	v, err := decodeConfig(typ, cfg)
 	if err != nil {
 		return nil, err

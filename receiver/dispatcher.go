@@ -17,8 +17,8 @@ import (
 // Timing is a matched route's grouping and quiet times.
 type Timing struct {
 	GroupWait, GroupInterval, RepeatInterval time.Duration
-	// Cooldown: at most one notification per (alert type, target) and
-	// receiver this long.
+	// Cooldown: a firing alert notified to a channel is not notified
+	// there again for this long.
 	Cooldown            time.Duration
 	MuteTimeIntervals   []string
 	ActiveTimeIntervals []string
@@ -46,19 +46,18 @@ type Target struct {
 	Name      string
 }
 
-// Muter holds back alerts: silences, inhibition and time intervals. The
-// reason is for the suppression metric; "" means not muted.
+// Muter holds back alerts: silences. It returns the reason, naming what
+// mutes the alert ("silenced by <id>"), or "".
 type Muter interface {
 	Mutes(lset model.LabelSet, now time.Time) string
 }
 
-// Sink is where notifications go: the store's outbox, its history for
-// suppressions, and the cooldown accounting shared by every receiver on
-// the store.
-type Sink interface {
-	Enqueue(ctx context.Context, o store.OutboxItem) (store.OutboxItem, bool, error)
-	AddHistory(ctx context.Context, h store.HistoryEntry) (int64, error)
-	ClaimCooldowns(ctx context.Context, claims []store.CooldownClaim, now time.Time) ([]store.CooldownResult, error)
+// Ledger is the store's notification ledger: a flush claims the state
+// changes it decides and enqueues what it notifies in one transaction, and
+// a restart rebuilds the groups from what the store holds.
+type Ledger interface {
+	InLedger(ctx context.Context, now time.Time, fn func(*store.LedgerTx) error) error
+	OpenAlerts(ctx context.Context, since time.Time) ([]store.OpenAlert, error)
 }
 
 // Plan is the dispatcher's configuration; a reload swaps it whole.
@@ -67,34 +66,45 @@ type Plan struct {
 	Targets func(receiver string) []Target
 	Muters  []Muter
 	Inhibit []Inhibition
-	// Muted reports whether named time intervals mute (or fail to make
-	// active) a route now.
-	Muted       func(t Timing, now time.Time) bool
+	// Muted names the time interval that mutes a route now (or the active
+	// one it is outside of), "" if none.
+	Muted       func(t Timing, now time.Time) string
 	ExternalURL string
 	Language    string
 }
 
-// retryFlush is how soon a flush whose outbox write failed is tried again.
-const retryFlush = 5 * time.Second
+const (
+	// retryFlush is how soon a flush whose transaction failed is tried
+	// again.
+	retryFlush = 5 * time.Second
+	// DefaultResync is how often the dispatcher picks up the alerts other
+	// receivers sharing the store recorded: a peer's takeover.
+	DefaultResync = 30 * time.Second
+)
 
 // Dispatcher groups alerts by route and group labels, waits, and turns
-// each group's changes into notifications in the outbox, as Alertmanager's
-// dispatcher and notification pipeline do, with gatewarden's cooldown.
+// each group's state changes into claims and notifications in the
+// ledger, as Alertmanager's dispatcher and notification log do, with
+// gatewarden's cooldown.
 type Dispatcher struct {
-	sink Sink
-	wake func()
+	o    DispatcherOptions
 	log  *slog.Logger
 	now  func() time.Time
+	wake func()
 
 	in   chan []Alert
 	mu   sync.Mutex
 	plan *Plan
 
 	// Owned by Run.
-	inhibit inhibitIndex // of the current flush pass, built on first use
-	groups  map[string]*group
-	queue   groupQueue
-	alerts  map[string]*held // every known alert, for inhibition
+	inhibit  inhibitIndex // of the current flush pass, built on first use
+	groups   map[string]*group
+	queue    groupQueue
+	alerts   map[string]*held // every known alert, for inhibition
+	done     map[string]finishedEpisode
+	synced   time.Time // the last rebuild's start
+	rebuilt  bool
+	resyncAt time.Time
 
 	m       *dispatchMetrics
 	ngroups atomic.Int64 // for the gauge, read off Run's goroutine
@@ -102,18 +112,26 @@ type Dispatcher struct {
 
 // DispatcherOptions configure NewDispatcher.
 type DispatcherOptions struct {
-	Sink Sink
+	Ledger Ledger
+	// Episodes is the inbox's tracker, told of the episodes a rebuild
+	// finds open.
+	Episodes *Episodes
+	// Peer names this process in the claims it makes.
+	Peer string
 	// Wake tells the delivery worker new items are waiting.
 	Wake       func()
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// Resync is how often alerts other receivers recorded are picked up;
+	// DefaultResync if 0.
+	Resync time.Duration
 }
 
 // NewDispatcher returns a dispatcher without a plan; ApplyPlan gives it one.
 func NewDispatcher(o DispatcherOptions) *Dispatcher {
-	d := &Dispatcher{sink: o.Sink, wake: o.Wake, log: o.Logger, now: o.Now, in: make(chan []Alert, 4096),
-		groups: map[string]*group{}, alerts: map[string]*held{}}
+	d := &Dispatcher{o: o, wake: o.Wake, log: o.Logger, now: o.Now, in: make(chan []Alert, 4096),
+		groups: map[string]*group{}, alerts: map[string]*held{}, done: map[string]finishedEpisode{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +140,9 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	}
 	if d.wake == nil {
 		d.wake = func() {}
+	}
+	if d.o.Resync <= 0 {
+		d.o.Resync = DefaultResync
 	}
 	d.m = newDispatchMetrics(o.Registerer, d)
 	return d
@@ -149,15 +170,20 @@ func (d *Dispatcher) Add(alerts []Alert) {
 	}
 }
 
-// Run owns the groups: it takes added alerts and flushes groups when due,
-// until ctx ends.
+// Run owns the groups: it rebuilds them from the store, takes added
+// alerts and flushes groups when due, until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	timer := time.NewTimer(time.Hour)
+	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		if next, ok := d.queue.peek(); ok {
-			timer.Reset(max(time.Until(next), 0))
+		next := d.resyncAt
+		if d.currentPlan() == nil {
+			next = d.now().Add(time.Hour)
 		}
+		if due, ok := d.queue.peek(); ok && due.Before(next) {
+			next = due
+		}
+		timer.Reset(max(next.Sub(d.now()), 0))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -165,26 +191,101 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.take(batch)
 		case <-timer.C:
 		}
+		if !d.now().Before(d.resyncAt) && d.currentPlan() != nil {
+			d.resync(ctx)
+		}
 		d.flushDue(ctx)
 		d.ngroups.Store(int64(len(d.groups)))
 	}
 }
 
+// resync rebuilds what the store holds and the dispatcher does not: all
+// of it at start, then the alerts recorded since the last pass (another
+// receiver's, when it stopped). A store that cannot answer is asked again
+// soon; alerts taken meanwhile are grouped as usual.
+func (d *Dispatcher) resync(ctx context.Context) {
+	start := d.now()
+	since := d.synced.Add(-d.o.Resync) // overlap: rows written while the last pass ran
+	if !d.rebuilt {
+		since = time.Time{}
+	}
+	open, err := d.o.Ledger.OpenAlerts(ctx, since)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.m.resyncFailures.Inc()
+			d.log.Warn("reading open alerts from the store failed; retrying", "err", err)
+		}
+		d.resyncAt = start.Add(retryFlush)
+		return
+	}
+	p := d.currentPlan()
+	adopted := 0
+	for _, oa := range open {
+		if d.adopt(p, oa) {
+			adopted++
+		}
+	}
+	if o := d.o.Episodes; o != nil {
+		o.Sweep(start)
+	}
+	d.forgetFinished(start)
+	if adopted > 0 {
+		d.log.Info("rebuilt alerts from the store", "alerts", adopted, "full", !d.rebuilt)
+	}
+	d.m.rebuilt.Add(float64(adopted))
+	d.m.resyncDuration.Observe(d.now().Sub(start).Seconds())
+	d.synced, d.rebuilt, d.resyncAt = start, true, start.Add(d.o.Resync)
+}
+
+// adopt takes an alert the store holds open into the groups, or adds the
+// open episodes the store knows of to the alert held already.
+func (d *Dispatcher) adopt(p *Plan, oa store.OpenAlert) bool {
+	h := d.alerts[oa.Fingerprint]
+	if h != nil {
+		for _, e := range oa.Episodes {
+			h.addEpisode(e)
+		}
+		return false
+	}
+	end := oa.ExpiresAt
+	if !oa.ResolvedAt.IsZero() {
+		end = oa.ResolvedAt
+	}
+	a := Alert{Labels: oa.Labels, Annotations: oa.Annotations, StartsAt: oa.StartsAt, EndsAt: end, GeneratorURL: oa.GeneratorURL}
+	if a.Fingerprint() != oa.Fingerprint {
+		d.log.Warn("skipping a stored alert whose labels do not match its fingerprint", "fingerprint", oa.Fingerprint)
+		return false
+	}
+	h = newHeld(a)
+	for _, e := range oa.Episodes {
+		h.addEpisode(e)
+	}
+	if o := d.o.Episodes; o != nil && a.firing(d.now()) {
+		o.Open(a.fp, a.StartsAt, a.EndsAt)
+	}
+	d.alerts[h.fp] = h
+	h.routedBy = p
+	d.route(p, h)
+	return true
+}
+
 // take routes a batch into groups; a nil batch re-routes everything after
-// a reload.
+// a reload. Without a plan (no receiver section) nothing is held: nothing
+// would be notified; the first plan rebuilds everything from the store.
 func (d *Dispatcher) take(batch []Alert) {
 	p := d.currentPlan()
 	if p == nil {
+		d.alerts, d.groups, d.queue, d.rebuilt = map[string]*held{}, map[string]*group{}, nil, false
 		return
 	}
 	if batch == nil {
-		old := d.groups
+		if !d.rebuilt {
+			d.resyncAt = time.Time{} // the first plan: rebuild now
+		}
 		d.groups, d.queue = map[string]*group{}, nil
-		for _, g := range old {
-			for _, h := range g.alerts {
-				h.routedBy = p
-				d.route(p, h, g.sent)
-			}
+		for _, h := range d.alerts {
+			h.in, h.routedBy = nil, p
+			d.route(p, h)
 		}
 		return
 	}
@@ -192,18 +293,25 @@ func (d *Dispatcher) take(batch []Alert) {
 		// A re-post of a known alert (every sender re-posts what fires)
 		// changes it in place: its groups hold the same *held, and its
 		// labels, hence its routes, are the same.
-		if h := d.alerts[a.Fingerprint()]; h != nil && h.routedBy == p {
+		if h := d.alerts[a.Fingerprint()]; h != nil {
 			h.update(a)
+			continue
+		}
+		if d.stale(a, d.now()) {
 			continue
 		}
 		h := newHeld(a)
 		h.routedBy = p
 		d.alerts[h.fp] = h
-		d.route(p, h, nil)
+		d.route(p, h)
 	}
 }
 
-func (d *Dispatcher) route(p *Plan, h *held, sent map[string]sentState) {
+// route puts h into the groups of its routes. The groups decide its state
+// changes from the first it has not dropped: those decided before (by
+// this process before a reload or restart, or by another receiver) are
+// in the ledger already, and claiming them again changes nothing.
+func (d *Dispatcher) route(p *Plan, h *held) {
 	ls := h.labelSet()
 	for _, r := range p.Router.Match(ls) {
 		key := r.ID() + "\x00" + r.GroupKey(ls)
@@ -211,15 +319,16 @@ func (d *Dispatcher) route(p *Plan, h *held, sent map[string]sentState) {
 		if g == nil {
 			t := r.Timing()
 			g = &group{key: r.GroupKey(ls), routeID: r.ID(), receiver: r.Receiver(), labels: r.GroupLabels(ls), timing: t,
-				alerts: map[string]*held{}, sent: map[string]sentState{}, next: d.now().Add(t.GroupWait)}
+				alerts: map[string]*held{}, done: map[string]int{}, notified: map[string]bool{}, next: d.now().Add(t.GroupWait)}
 			d.groups[key] = g
 			heap.Push(&d.queue, g)
 		}
-		fp := h.fp
-		g.alerts[fp] = h
-		if s, ok := sent[fp]; ok {
-			g.sent[fp] = s // a reload does not forget what was told
+		if _, ok := g.alerts[h.fp]; ok {
+			continue
 		}
+		g.alerts[h.fp] = h
+		g.done[h.fp] = 2 * h.base
+		h.in = append(h.in, g)
 	}
 }
 

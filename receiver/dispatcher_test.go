@@ -52,7 +52,7 @@ func newRig(t *testing.T, s *store.Store, timing Timing) *rig {
 		}
 		r.chans = append(r.chans, Target{ChannelID: c.ID, Name: name})
 	}
-	r.d = NewDispatcher(DispatcherOptions{Sink: s, Now: func() time.Time { return r.now }})
+	r.d = NewDispatcher(DispatcherOptions{Ledger: s, Peer: "rig", Now: func() time.Time { return r.now }})
 	r.d.plan = &Plan{Router: oneRoute{timing}, Targets: func(string) []Target { return r.chans }, Language: "en"}
 	return r
 }
@@ -163,7 +163,10 @@ func TestCooldownSuppressesAndRecords(t *testing.T) {
 		t.Fatalf("the resolution passes, the re-fire does not: %d messages, last %s", len(ms), statuses(ms[len(ms)-1]))
 	}
 	hist, _, err := r.store.ListHistory(context.Background(), store.HistoryFilter{Status: store.HistorySuppressed})
-	if err != nil || len(hist) != 2 || !strings.Contains(hist[0].Error, "cooldown: ops|cpu_anomaly|plugin_instance=t1/p1/i1 was notified at 2026-12-01T10:00:01Z; quiet until 2026-12-01T11:00:01Z") {
+	if err != nil || len(hist) != 2 || !strings.HasPrefix(hist[0].Error, `cooldown: repeats PluginCPUHigh{instance_id="i1", plugin_id="p1", severity="warning", tenant_id="t1"} notified at 2026-12-01T10:00:01Z (notification `) ||
+		!hist[0].TriggeredAt.Equal(t0.Add(11*time.Minute)) ||
+		!strings.HasSuffix(hist[0].Error, "; quiet until 2026-12-01T11:00:01Z") || hist[0].Transition != store.TransitionFiring ||
+		!hist[0].Episode.Equal(t0.Add(10*time.Minute)) {
 		t.Fatalf("suppressions in history: %v %+v", err, hist)
 	}
 	// A change of severity is not held back.
@@ -203,19 +206,19 @@ func TestEnqueueFailureRetries(t *testing.T) {
 	s := openStore(t)
 	r := newRig(t, s, Timing{GroupWait: time.Second, GroupInterval: 5 * time.Minute, RepeatInterval: time.Hour})
 	r.add(firingAlert("GatewayErrorRate", "x", "warning", t0))
-	r.d.sink = brokenOutbox{s}
+	r.d.o.Ledger = brokenLedger{s}
 	r.at(time.Second)
-	r.d.sink = s
+	r.d.o.Ledger = s
 	r.at(time.Second + retryFlush)
 	if n := len(r.outbox()); n != 1 {
 		t.Fatalf("after the outbox came back: %d", n)
 	}
 }
 
-type brokenOutbox struct{ *store.Store }
+type brokenLedger struct{ *store.Store }
 
-func (brokenOutbox) Enqueue(context.Context, store.OutboxItem) (store.OutboxItem, bool, error) {
-	return store.OutboxItem{}, false, store.ErrUnavailable
+func (brokenLedger) InLedger(context.Context, time.Time, func(*store.LedgerTx) error) error {
+	return store.ErrUnavailable
 }
 
 // A rule's cooldown annotation beats the route's.
@@ -253,13 +256,13 @@ func TestTimeIntervals(t *testing.T) {
 	}
 	muted := mutedByIntervals(timeinterval.NewIntervener(cfg.Receiver.Intervals()))
 	at := func(h int) time.Time { return time.Date(2026, 12, 1, h, 30, 0, 0, time.UTC) }
-	if !muted(Timing{MuteTimeIntervals: []string{"mornings"}}, at(10)) || muted(Timing{MuteTimeIntervals: []string{"mornings"}}, at(14)) {
+	if muted(Timing{MuteTimeIntervals: []string{"mornings"}}, at(10)) != "muted by time interval mornings" || muted(Timing{MuteTimeIntervals: []string{"mornings"}}, at(14)) != "" {
 		t.Error("mute_time_intervals")
 	}
-	if muted(Timing{ActiveTimeIntervals: []string{"mornings"}}, at(10)) || !muted(Timing{ActiveTimeIntervals: []string{"mornings"}}, at(14)) {
+	if muted(Timing{ActiveTimeIntervals: []string{"mornings"}}, at(10)) != "" || muted(Timing{ActiveTimeIntervals: []string{"mornings"}}, at(14)) != "outside active time interval mornings" {
 		t.Error("active_time_intervals")
 	}
-	if muted(Timing{}, at(14)) {
+	if muted(Timing{}, at(14)) != "" {
 		t.Error("no intervals mutes nothing")
 	}
 }

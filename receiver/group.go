@@ -4,12 +4,8 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/alertmanager/template"
@@ -28,16 +24,15 @@ type group struct {
 	labels   model.LabelSet
 	timing   Timing
 	alerts   map[string]*held
-	// sent is what the receiver was last told of each alert.
-	sent     map[string]sentState
+	// done counts each alert's state changes decided here (absolute, as
+	// held.change numbers them).
+	done map[string]int
+	// notified: the alert's last firing decided here went out to a
+	// channel, so later notifications of the group list it as firing.
+	notified map[string]bool
 	lastSent time.Time
 	next     time.Time
 	index    int // in the queue
-}
-
-type sentState struct {
-	resolved bool
-	severity string
 }
 
 // groupQueue orders groups by their next flush.
@@ -68,202 +63,364 @@ func (q *groupQueue) popDue(now time.Time) (*group, bool) {
 	return heap.Pop(q).(*group), true
 }
 
-// flush decides what the receiver must hear of g now and enqueues it for
-// each of the receiver's channels. As Alertmanager: a notification goes
-// out when a firing alert is new (or changed severity), when a notified
-// alert resolved, or when repeat_interval passed; resolved alerts leave the
-// group once told.
+// owed is what one alert of a group owes at a flush: its state changes
+// from, up to to (exclusive).
+type owed struct {
+	h        *held
+	from, to int
+	mute     string // why the alert is muted now (silence, inhibition), "" if not
+}
+
+// flush decides every state change of g's alerts not yet decided, for each
+// of the receiver's channels, and writes the claims and the notifications
+// carrying the ones to send in one ledger transaction. As Alertmanager, a
+// notification lists the group's firing alerts the channel was told of and
+// goes out when something changed, or again after repeat_interval.
 func (d *Dispatcher) flush(ctx context.Context, p *Plan, g *group, now time.Time) (ok bool) {
-	if p.Muted != nil && p.Muted(g.timing, now) {
-		d.m.suppressed.WithLabelValues("time_interval").Add(float64(len(g.alerts)))
+	var work []owed
+	for fp, h := range g.alerts {
+		if from, to := g.done[fp], h.happened(now); from < to {
+			work = append(work, owed{h: h, from: from, to: to, mute: d.muted(p, h, now)})
+		}
+	}
+	slices.SortFunc(work, func(a, b owed) int { return cmp.Compare(a.h.fp, b.h.fp) })
+	repeat := len(work) == 0 && !g.lastSent.IsZero() && now.Sub(g.lastSent) >= g.timing.RepeatInterval
+	if len(work) == 0 && !repeat {
+		d.leave(g, now)
 		return true
 	}
-	var firing, resolved []Alert
-	var gone []string          // resolved alerts that leave the group once this flush is written
-	fresh := map[string]bool{} // firing alerts the receiver has not been told of as they are
-	changed := false
-	for fp, h := range g.alerts {
-		a := h.alert()
-		s, told := g.sent[fp]
-		if !a.EndsAt.After(now) {
-			if told && !s.resolved {
-				resolved = append(resolved, a)
-				changed = true
-			}
-			gone = append(gone, fp)
-			continue
-		}
-		if reason := d.muted(p, a, fp, now); reason != "" {
-			d.m.suppressed.WithLabelValues(reason).Inc()
-			continue
-		}
-		firing = append(firing, a)
-		if !told || s.resolved || s.severity != severity(a.Labels) {
-			changed, fresh[fp] = true, true
-		}
+	f := &flushing{d: d, p: p, g: g, now: now, work: work, targets: p.Targets(g.receiver)}
+	if p.Muted != nil {
+		f.interval = p.Muted(g.timing, now)
 	}
-	repeat := len(firing) > 0 && !g.lastSent.IsZero() && now.Sub(g.lastSent) >= g.timing.RepeatInterval
-	if changed || repeat {
-		// A repeat is news again for every firing alert; otherwise only
-		// what is fresh answers to the cooldown.
-		firing = d.cooldown(ctx, p, g, firing, now, func(fp string) bool { return !changed || fresh[fp] })
-		if len(firing)+len(resolved) > 0 {
-			epoch := ""
-			if !changed {
-				epoch = strconv.FormatInt(now.UnixNano()/int64(max(g.timing.RepeatInterval, time.Second)), 10)
-			}
-			if !d.enqueue(ctx, p, g, d.message(p, g, firing, resolved), epoch) {
-				return false // nothing counts as told; the next flush tries again
-			}
-			g.lastSent = now
-			for _, a := range firing {
-				g.sent[a.Fingerprint()] = sentState{severity: severity(a.Labels)}
-			}
-		}
+	if err := d.o.Ledger.InLedger(ctx, now, f.run); err != nil {
+		d.m.enqueueFailures.Inc()
+		d.log.Error("recording a group's notifications failed; retrying", "receiver", g.receiver, "group", g.key, "err", err)
+		return false
 	}
-	for _, fp := range gone {
-		delete(g.alerts, fp)
-		delete(g.sent, fp)
-		delete(d.alerts, fp)
+	f.commit()
+	d.leave(g, now)
+	if f.enqueued > 0 {
+		d.wake()
 	}
 	return true
 }
 
-// muted says why an alert is held back, "" if it is not.
-func (d *Dispatcher) muted(p *Plan, a Alert, fp string, now time.Time) string {
-	ls := labelSet(a.Labels)
-	for _, m := range p.Muters {
-		if r := m.Mutes(ls, now); r != "" {
-			return r
-		}
-	}
-	if len(p.Inhibit) > 0 {
-		if d.inhibit == nil {
-			d.inhibit = d.buildInhibitIndex(p.Inhibit, now)
-		}
-		if d.inhibit.inhibited(p.Inhibit, ls, fp) {
-			return "inhibited"
-		}
-	}
-	return ""
+// flushing is one flush's decisions. run may run more than once (the store
+// retries a transaction PostgreSQL aborted), so it starts afresh each time
+// and commit applies what the last run decided.
+type flushing struct {
+	d        *Dispatcher
+	p        *Plan
+	g        *group
+	now      time.Time
+	work     []owed
+	targets  []Target
+	interval string // the time interval muting the route now
+
+	decisions map[decisionKey]string // "" notify, else why suppressed
+	claimed   []store.Notification
+	notified  map[string]bool
+	enqueued  int
 }
 
-// CooldownAnnotation lets a rule set its own cooldown (`annotations:
-// {cooldown: 30m}`), overriding the route's; "0s" turns it off.
-const CooldownAnnotation = "cooldown"
-
-func alertCooldown(a Alert, route time.Duration) time.Duration {
-	if v, ok := a.Annotations[CooldownAnnotation]; ok {
-		if d, err := model.ParseDuration(v); err == nil {
-			return time.Duration(d)
-		}
-	}
-	return route
+type decisionKey struct {
+	fp      string
+	k       int
+	channel int64
 }
 
-// cooldownKey is the (alert type, target) of an alert, per receiver. A
-// stepped threshold's step belongs to the target: each budget step crossed
-// is news of its own, not a repeat of the last.
-func cooldownKey(receiver string, a Alert) string {
-	target := a.Fingerprint()
-	// By name: a plugin instance's id is only unique within its tenant
-	// and plugin.
-	if rid, rtype, name := related(a.Labels); rid != "" {
-		target = rtype + "=" + name
-	}
-	if step := a.Labels["step"]; step != "" {
-		target += "/step=" + step
-	}
-	return receiver + "|" + alertType(a.Labels) + "|" + target
-}
-
-// cooldown holds back firing alerts whose (type, target) was notified to
-// this receiver within the cooldown, recording each as suppressed. A
-// severity change passes (the store compares severities); resolutions are
-// never held back. A store that cannot answer lets the alert through:
-// a duplicate beats a lost notification.
-func (d *Dispatcher) cooldown(ctx context.Context, p *Plan, g *group, firing []Alert, now time.Time, subject func(fp string) bool) []Alert {
-	// The claims are made in one call: the first flush of a group of
-	// thousands of new alerts would otherwise hold the dispatcher, and
-	// ingest behind it, for a store round trip per alert.
-	var claims []store.CooldownClaim
-	var claimed []int
-	for i, a := range firing {
-		if quiet := alertCooldown(a, g.timing.Cooldown); quiet > 0 && subject(a.Fingerprint()) {
-			claims = append(claims, store.CooldownClaim{Key: cooldownKey(g.receiver, a), Severity: severity(a.Labels), Interval: quiet})
-			claimed = append(claimed, i)
+func (f *flushing) run(tx *store.LedgerTx) error {
+	f.decisions, f.claimed, f.notified, f.enqueued = map[decisionKey]string{}, nil, map[string]bool{}, 0
+	if len(f.work) == 0 {
+		made, err := tx.Claim(f.repeats())
+		if err != nil {
+			return err
 		}
+		f.claimed = made
+		return f.enqueue(tx)
 	}
-	if len(claims) == 0 {
-		return firing
-	}
-	res, err := d.sink.ClaimCooldowns(ctx, claims, now)
+	// Firings first: a resolution is decided by what became of its firing
+	// on the channel, which may be this flush's claim or another
+	// receiver's, so the firing claims are read again once made.
+	firings, err := f.lookup(tx, false)
 	if err != nil {
-		d.log.Warn("cooldown check failed; notifying", "err", err)
-		return firing
+		return err
 	}
-	held := make([]bool, len(firing))
-	for j, i := range claimed {
-		if !res[j].Allowed {
-			held[i] = true
-			d.suppress(ctx, p, g, firing[i], claims[j], res[j].Last, now)
+	if err := f.claimChanges(tx, false, firings); err != nil {
+		return err
+	}
+	if firings, err = f.lookup(tx, true); err != nil {
+		return err
+	}
+	if err := f.claimChanges(tx, true, firings); err != nil {
+		return err
+	}
+	return f.enqueue(tx)
+}
+
+// claimChanges decides and claims the owed firings (or resolutions) on
+// every channel.
+func (f *flushing) claimChanges(tx *store.LedgerTx, resolutions bool, firings map[firingKey]store.Notification) error {
+	var claims []store.Notification
+	for _, w := range f.work {
+		for k := w.from; k < w.to; k++ {
+			c := w.h.change(k)
+			if c.resolved != resolutions {
+				continue
+			}
+			for _, t := range f.targets {
+				why := f.decide(w, c, t, firings)
+				f.decisions[decisionKey{w.h.fp, k, t.ChannelID}] = why
+				if !c.resolved {
+					f.notified[w.h.fp] = f.notified[w.h.fp] || why == ""
+				}
+				claims = append(claims, f.claim(w.h, c, t, why))
+			}
 		}
 	}
-	out := firing[:0]
-	for i, a := range firing {
-		if !held[i] {
-			out = append(out, a)
+	made, err := tx.Claim(claims)
+	f.claimed = append(f.claimed, made...)
+	return err
+}
+
+// claim is the ledger row of a decision.
+func (f *flushing) claim(h *held, c change, t Target, why string) store.Notification {
+	n := store.Notification{Fingerprint: h.fp, Episode: c.ep.start, Transition: store.TransitionFiring, ChannelID: t.ChannelID,
+		Receiver: f.g.receiver, GroupKey: f.g.key, Reason: why, Peer: f.d.o.Peer}
+	if c.resolved {
+		n.Transition = store.TransitionResolved
+	}
+	if why != "" {
+		n.Status = store.HistorySuppressed
+	}
+	return n
+}
+
+// lookup reads the firing claims the decisions depend on: those of the
+// episodes whose resolution is owed and, unless episodesOnly, the
+// cooldowns'.
+func (f *flushing) lookup(tx *store.LedgerTx, episodesOnly bool) (map[firingKey]store.Notification, error) {
+	fps := make([]string, 0, len(f.work))
+	var episodes []time.Time
+	longest := time.Duration(0)
+	for _, w := range f.work {
+		fps = append(fps, w.h.fp)
+		longest = max(longest, alertCooldown(w.h, f.g.timing.Cooldown))
+		for k := w.from; k < w.to; k++ {
+			if c := w.h.change(k); c.resolved {
+				episodes = append(episodes, c.ep.start)
+			}
+		}
+	}
+	if len(fps) == 0 {
+		return nil, nil
+	}
+	since := f.now.Add(-longest)
+	if episodesOnly {
+		if len(episodes) == 0 {
+			return nil, nil
+		}
+		since = f.now.Add(time.Hour) // no claim is that new: the episodes alone
+	}
+	ns, err := tx.Firings(fps, since, episodes)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[firingKey]store.Notification, len(ns))
+	for _, n := range ns {
+		out[firingKey{n.Fingerprint, n.ChannelID, n.Episode.UnixMicro()}] = n
+		if n.Status == store.NotificationPending || n.Status == store.HistorySent {
+			// The latest notified firing of the alert on the channel,
+			// whatever its episode: what a cooldown measures from.
+			if l, ok := out[firingKey{n.Fingerprint, n.ChannelID, latest}]; !ok || l.ID < n.ID {
+				out[firingKey{n.Fingerprint, n.ChannelID, latest}] = n
+			}
+		}
+	}
+	return out, nil
+}
+
+// firingKey finds a firing claim by alert, channel and episode (unix µs),
+// or, with episode latest, the latest one notified.
+type firingKey struct {
+	fp      string
+	channel int64
+	episode int64
+}
+
+const latest = -1
+
+// commit applies the decisions of the transaction that committed.
+func (f *flushing) commit() {
+	g := f.g
+	for _, w := range f.work {
+		g.done[w.h.fp] = w.to
+		if n, ok := f.notified[w.h.fp]; ok {
+			g.notified[w.h.fp] = n
+		}
+		w.h.trim()
+	}
+	if f.enqueued > 0 {
+		g.lastSent = f.now
+	}
+	attempted := 0
+	for _, w := range f.work {
+		attempted += (w.to - w.from) * len(f.targets)
+	}
+	for _, n := range f.claimed {
+		if n.Status == store.HistorySuppressed {
+			f.d.m.suppressed.WithLabelValues(reasonKind(n.Reason)).Inc()
+		}
+	}
+	f.d.m.enqueued.Add(float64(f.enqueued))
+	f.d.m.claims.WithLabelValues("made").Add(float64(len(f.claimed)))
+	f.d.m.claims.WithLabelValues("taken").Add(float64(max(attempted-len(f.claimed), 0)))
+}
+
+// leave drops the alerts whose last episode ended and whose every change
+// is decided here; an alert in no group any more is forgotten.
+func (d *Dispatcher) leave(g *group, now time.Time) {
+	for fp, h := range g.alerts {
+		if h.firing(now) || g.done[fp] < h.happened(now) {
+			continue
+		}
+		delete(g.alerts, fp)
+		delete(g.done, fp)
+		delete(g.notified, fp)
+		h.in = slices.DeleteFunc(h.in, func(x *group) bool { return x == g })
+		if len(h.in) == 0 && d.alerts[fp] == h {
+			delete(d.alerts, fp)
+			d.finished(h, now)
+		}
+	}
+}
+
+// enqueue writes, per channel, the notification carrying the state
+// changes decided to go out there, with the group's other firing alerts
+// the channel knows of, and links the claims to it.
+func (f *flushing) enqueue(tx *store.LedgerTx) error {
+	byChannel := map[int64][]store.Notification{}
+	for _, n := range f.claimed {
+		if n.Status == store.NotificationPending {
+			byChannel[n.ChannelID] = append(byChannel[n.ChannelID], n)
+		}
+	}
+	for _, t := range f.targets {
+		news := byChannel[t.ChannelID]
+		if len(news) == 0 {
+			continue
+		}
+		m := f.message(t, news)
+		payload, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		ids := make([]int64, len(news))
+		for i, n := range news {
+			ids[i] = n.ID
+		}
+		if _, err := tx.Enqueue(store.OutboxItem{ChannelID: t.ChannelID, Payload: payload, GroupKey: f.g.key}, ids); err != nil {
+			return err
+		}
+		f.enqueued++
+	}
+	return nil
+}
+
+// message is the notification to channel t: the state changes it carries
+// (news), and the group's other alerts firing now that were notified
+// before and are not muted, as Alertmanager lists a group.
+func (f *flushing) message(t Target, news []store.Notification) *message.Message {
+	var firing, resolved []template.Alert
+	inNews := map[string]bool{}
+	for _, n := range news {
+		inNews[n.Fingerprint] = true
+		h := f.g.alerts[n.Fingerprint]
+		if n.Transition == store.TransitionResolved {
+			resolved = append(resolved, templateAlert(h, f.episodeOf(h, n.Episode), model.AlertResolved))
+			continue
+		}
+		firing = append(firing, templateAlert(h, f.episodeOf(h, n.Episode), model.AlertFiring))
+	}
+	for fp, h := range f.g.alerts {
+		if !inNews[fp] && f.context(h, t) {
+			firing = append(firing, templateAlert(h, h.eps[len(h.eps)-1], model.AlertFiring))
+		}
+	}
+	return f.d.message(f.p, f.g, firing, resolved, t)
+}
+
+// context reports whether h belongs in a notification to t as an alert
+// still firing that t was told of.
+func (f *flushing) context(h *held, t Target) bool {
+	notified, decided := f.notified[h.fp]
+	if !decided {
+		notified = f.g.notified[h.fp]
+	}
+	return notified && h.firing(f.now) && f.d.muted(f.p, h, f.now) == "" && !aboutChannel(h, t)
+}
+
+// episodeOf is h's episode that started at start.
+func (f *flushing) episodeOf(h *held, start time.Time) episode {
+	for _, e := range h.eps {
+		if e.start.Equal(start) {
+			return e
+		}
+	}
+	return episode{start: start}
+}
+
+func templateAlert(h *held, e episode, status model.AlertStatus) template.Alert {
+	a := h.alert(e)
+	return template.Alert{Status: string(status), Labels: a.Labels, Annotations: a.Annotations, StartsAt: e.start,
+		EndsAt: e.end, GeneratorURL: a.GeneratorURL, Fingerprint: h.fp}
+}
+
+// repeats are the claims of a repeat_interval reminder: the group's firing
+// alerts the channels were told of, once per repeat period between every
+// receiver sharing the store.
+func (f *flushing) repeats() []store.Notification {
+	period := max(f.g.timing.RepeatInterval, time.Second)
+	epoch := time.Unix(0, f.now.UnixNano()/int64(period)*int64(period)).UTC()
+	var out []store.Notification
+	for fp, h := range f.g.alerts {
+		if !f.g.notified[fp] || !h.firing(f.now) || f.d.muted(f.p, h, f.now) != "" {
+			continue
+		}
+		for _, t := range f.targets {
+			out = append(out, store.Notification{Fingerprint: fp, Episode: epoch, Transition: store.TransitionRepeat,
+				ChannelID: t.ChannelID, Receiver: f.g.receiver, GroupKey: f.g.key, Peer: f.d.o.Peer})
 		}
 	}
 	return out
 }
 
-// suppress records an alert the cooldown holds back: told, as far as the
-// group goes, and in the history of each of the receiver's channels.
-func (d *Dispatcher) suppress(ctx context.Context, p *Plan, g *group, a Alert, c store.CooldownClaim, last, now time.Time) {
-	g.sent[a.Fingerprint()] = sentState{severity: severity(a.Labels)}
-	if !last.Before(a.StartsAt) {
-		// Claimed since this alert began: another receiver on the store
-		// is notifying this very alert. Not a suppression.
-		d.m.suppressed.WithLabelValues("duplicate").Inc()
-		return
-	}
-	d.m.suppressed.WithLabelValues("cooldown").Inc()
-	reason := fmt.Sprintf("cooldown: %s was notified at %s; quiet until %s", c.Key,
-		last.UTC().Format(time.RFC3339), last.Add(c.Interval).UTC().Format(time.RFC3339))
-	payload, _ := json.Marshal(map[string]any{"fingerprint": a.Fingerprint(), "labels": a.Labels, "receiver": g.receiver})
-	for _, t := range p.Targets(g.receiver) {
-		if _, err := d.sink.AddHistory(ctx, store.HistoryEntry{ChannelID: t.ChannelID, Status: store.HistorySuppressed,
-			Error: reason, Payload: payload, TriggeredAt: now, Attempt: 1}); err != nil {
-			d.log.Warn("recording a suppression failed", "err", err)
-		}
-	}
-}
-
 // message builds the notification in Alertmanager's template data.
-func (d *Dispatcher) message(p *Plan, g *group, firing, resolved []Alert) *message.Message {
-	all := append(append([]Alert(nil), firing...), resolved...)
-	slices.SortFunc(all, func(a, b Alert) int {
-		return cmp.Or(a.StartsAt.Compare(b.StartsAt), cmp.Compare(a.Fingerprint(), b.Fingerprint()))
-	})
+func (d *Dispatcher) message(p *Plan, g *group, firing, resolved []template.Alert, t Target) *message.Message {
+	sortAlerts := func(as []template.Alert) {
+		slices.SortFunc(as, func(a, b template.Alert) int {
+			return cmp.Or(a.StartsAt.Compare(b.StartsAt), cmp.Compare(a.Fingerprint, b.Fingerprint))
+		})
+	}
+	sortAlerts(firing)
+	sortAlerts(resolved)
 	data := &template.Data{Receiver: g.receiver, Status: string(model.AlertFiring), ExternalURL: p.ExternalURL,
 		GroupLabels: kv(g.labels), NotificationReason: "notify"}
 	if len(firing) == 0 {
 		data.Status = string(model.AlertResolved)
 	}
+	data.Alerts = append(append(data.Alerts, firing...), resolved...)
 	sev := ""
-	for _, a := range all {
-		status := model.AlertFiring
-		if !a.EndsAt.After(d.now()) {
-			status = model.AlertResolved
-		} else if rank(severity(a.Labels)) > rank(sev) {
+	labels := make([]map[string]string, len(data.Alerts))
+	annotations := make([]map[string]string, len(data.Alerts))
+	for i, a := range data.Alerts {
+		labels[i], annotations[i] = a.Labels, a.Annotations
+		if a.Status == string(model.AlertFiring) && rank(severity(a.Labels)) > rank(sev) {
 			sev = severity(a.Labels)
 		}
-		data.Alerts = append(data.Alerts, template.Alert{Status: string(status), Labels: a.Labels, Annotations: a.Annotations,
-			StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL, Fingerprint: a.Fingerprint()})
 	}
-	data.CommonLabels, data.CommonAnnotations = common(all, func(a Alert) map[string]string { return a.Labels }),
-		common(all, func(a Alert) map[string]string { return a.Annotations })
+	data.CommonLabels, data.CommonAnnotations = commonKV(labels), commonKV(annotations)
 	m := &message.Message{Data: data, Version: message.Version, GroupKey: g.key, Kind: message.KindAlert, Severity: sev, Language: p.Language}
 	if p.ExternalURL != "" {
 		m.AckURL = p.ExternalURL + "/admin/alerts?status=active"
@@ -289,87 +446,6 @@ func kv(ls model.LabelSet) template.KV {
 		out[string(k)] = string(v)
 	}
 	return out
-}
-
-// common is the label (or annotation) pairs every alert shares.
-func common(as []Alert, get func(Alert) map[string]string) template.KV {
-	ms := make([]map[string]string, len(as))
-	for i, a := range as {
-		ms[i] = get(a)
-	}
-	return commonKV(ms)
-}
-
-// enqueue writes the message to the outbox once per channel. The
-// idempotency key is the message's content (and, for a repeat, its repeat
-// period), so two receivers sharing a store enqueue it once between them.
-func (d *Dispatcher) enqueue(ctx context.Context, p *Plan, g *group, m *message.Message, epoch string) bool {
-	ok := true
-	for _, t := range p.Targets(g.receiver) {
-		tm := forTarget(t, m)
-		if tm == nil {
-			continue
-		}
-		payload, err := json.Marshal(tm)
-		if err != nil {
-			d.log.Error("encoding a notification failed", "err", err)
-			continue // retrying cannot help
-		}
-		fp := ""
-		if len(tm.Alerts) == 1 {
-			fp = tm.Alerts[0].Fingerprint
-		}
-		_, created, err := d.sink.Enqueue(ctx, store.OutboxItem{ChannelID: t.ChannelID, Fingerprint: fp, Payload: payload,
-			IdempotencyKey: strconv.FormatInt(t.ChannelID, 10) + ":" + contentKey(g, tm, epoch)})
-		switch {
-		case err != nil:
-			ok = false
-			d.m.enqueueFailures.Inc()
-			d.log.Error("writing a notification to the outbox failed", "receiver", g.receiver, "channel", t.Name, "err", err)
-		case created:
-			d.m.enqueued.Inc()
-		default:
-			d.m.suppressed.WithLabelValues("duplicate").Inc()
-		}
-	}
-	d.wake()
-	return ok
-}
-
-func contentKey(g *group, m *message.Message, epoch string) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", g.receiver, g.key, epoch)
-	for _, a := range m.Alerts {
-		fmt.Fprintf(h, "%s|%s|%d|%s\x00", a.Fingerprint, a.Status, a.StartsAt.UnixNano(), a.Labels["severity"])
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// ChannelFailingAlert names the alert a failing channel raises about
-// itself; it is never delivered to that channel.
-const ChannelFailingAlert = "GatewardenChannelFailing"
-
-// forTarget is the message as channel t receives it: without the alerts
-// about t's own failure (nil when nothing else is left).
-func forTarget(t Target, m *message.Message) *message.Message {
-	about := func(a template.Alert) bool {
-		return a.Labels["alertname"] == ChannelFailingAlert && a.Labels["channel"] == t.Name
-	}
-	if !slices.ContainsFunc(m.Alerts, about) {
-		return m
-	}
-	c, data := *m, *m.Data
-	data.Alerts = slices.DeleteFunc(slices.Clone(m.Alerts), about)
-	if len(data.Alerts) == 0 {
-		return nil
-	}
-	labels := make([]map[string]string, len(data.Alerts))
-	for i, a := range data.Alerts {
-		labels[i] = a.Labels
-	}
-	data.CommonLabels = commonKV(labels)
-	c.Data = &data
-	return &c
 }
 
 // commonKV is the pairs every map shares.

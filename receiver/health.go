@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -62,5 +63,5 @@ func (c *ChannelAlerts) send(ch store.Channel, start, ends time.Time, why string
 		Annotations: map[string]string{"summary": "Notifications to channel " + ch.Name + " keep failing.", "description": why},
 		StartsAt:    start, EndsAt: ends,
 	}
-	_ = c.Inbox.Take([]Alert{a}, true)
+	_ = c.Inbox.Take(context.Background(), []Alert{a}, true)
 }

@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 )
+
+// ingestWait bounds how long a request waits for its alerts to be in the
+// store; past it the sender is told to retry (503), and the alerts are
+// written anyway when the store catches up.
+const ingestWait = 10 * time.Second
 
 // DefaultResolveTimeout is Alertmanager's resolve_timeout: a firing alert
 // posted without endsAt is taken as resolved after this long without an
@@ -130,7 +136,10 @@ func (in *Ingest) handle(api string, dec decoder) http.Handler {
 			return
 		}
 		in.invalid.WithLabelValues(api).Add(float64(len(invalid)))
-		if err := in.inbox.Take(alerts, false); err != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), ingestWait)
+		err = in.inbox.Take(ctx, alerts, false)
+		cancel()
+		if err != nil {
 			w.Header().Set("Retry-After", "5")
 			ingestError(w, http.StatusServiceUnavailable, err.Error())
 			return

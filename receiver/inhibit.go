@@ -16,11 +16,11 @@ type Inhibition struct {
 	Equal          []model.LabelName
 }
 
-// inhibitIndex is, per rule, the Equal values of the firing sources, with
-// the fingerprint of one source so an alert that is its rule's only source
-// does not inhibit itself. Built once per flush pass: the sources change
-// between passes, not within one.
-type inhibitIndex []map[string]string
+// inhibitIndex is, per rule, up to two firing sources per value of the
+// Equal labels: enough to name a source other than the alert itself, so
+// an alert that is its rule's only source does not inhibit itself. Built
+// once per flush pass: the sources change between passes, not within one.
+type inhibitIndex []map[string][2]string
 
 func equalKey(eq []model.LabelName, ls model.LabelSet) string {
 	var b strings.Builder
@@ -34,36 +34,42 @@ func equalKey(eq []model.LabelName, ls model.LabelSet) string {
 func (d *Dispatcher) buildInhibitIndex(rules []Inhibition, now time.Time) inhibitIndex {
 	idx := make(inhibitIndex, len(rules))
 	for i := range idx {
-		idx[i] = map[string]string{}
+		idx[i] = map[string][2]string{}
 	}
 	for fp, h := range d.alerts {
-		if !h.endsAt.After(now) {
+		if !h.firing(now) {
 			continue
 		}
 		ls := h.labelSet()
 		for i, r := range rules {
 			if r.Source.Matches(ls) {
 				k := equalKey(r.Equal, ls)
-				if prev, ok := idx[i][k]; !ok || prev == fp {
-					idx[i][k] = fp
-				} else {
-					idx[i][k] = "" // several sources: nobody is its only source
+				srcs := idx[i][k]
+				switch {
+				case srcs[0] == "":
+					srcs[0] = fp
+				case srcs[1] == "" && srcs[0] != fp:
+					srcs[1] = fp
 				}
+				idx[i][k] = srcs
 			}
 		}
 	}
 	return idx
 }
 
-// inhibited reports whether a firing source mutes the alert ls.
-func (idx inhibitIndex) inhibited(rules []Inhibition, ls model.LabelSet, fp string) bool {
+// inhibitedBy returns the fingerprint of a firing source, other than the
+// alert itself, that mutes the alert ls; "" if none does.
+func (idx inhibitIndex) inhibitedBy(rules []Inhibition, ls model.LabelSet, fp string) string {
 	for i, r := range rules {
 		if !r.Target.Matches(ls) {
 			continue
 		}
-		if src, ok := idx[i][equalKey(r.Equal, ls)]; ok && src != fp {
-			return true
+		for _, src := range idx[i][equalKey(r.Equal, ls)] {
+			if src != "" && src != fp {
+				return src
+			}
 		}
 	}
-	return false
+	return ""
 }

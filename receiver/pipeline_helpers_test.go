@@ -94,12 +94,12 @@ func mailYAML(smarthost, passwordFile string) string {
 }
 
 // pipeline is the receiver as cmd/gatewarden wires it: config.Load, the
-// route tree, BuildPlan, the dispatcher writing to the store's outbox (a
-// spy passes each write on to the store), the delivery worker with main's
-// failing-channel callbacks, the recorder and ingest on a real listener.
+// route tree, BuildPlan, the dispatcher claiming in the store's ledger and
+// writing to its outbox, the delivery worker with main's failing-channel
+// callbacks, the recorder and ingest on a real listener.
 type pipeline struct {
 	t          testing.TB
-	sink       *spySink
+	st         *store.Store
 	reg        *prometheus.Registry
 	disp       *receiver.Dispatcher
 	rec        *receiver.Recorder
@@ -121,14 +121,14 @@ func newPipeline(t testing.TB, st *store.Store, dir, yml string, o pipelineOpts)
 		t.Fatalf("config: %v\n%s", err, yml)
 	}
 	rc := cfg.Receiver
-	tree, err := route.New(rc.Route, time.Duration(rc.Cooldown))
+	tree, err := route.New(rc.Route, rc.CooldownOrDefault())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.threshold == 0 {
 		o.threshold = 1000
 	}
-	p := &pipeline{t: t, sink: &spySink{Store: st}, reg: prometheus.NewRegistry(), health: &receiver.ChannelAlerts{}}
+	p := &pipeline{t: t, st: st, reg: prometheus.NewRegistry(), health: &receiver.ChannelAlerts{}}
 	in := &receiver.Integrations{}
 	sil := receiver.NewSilences(st, nil)
 	p.rec = receiver.NewRecorder(st, 200_000, nil, p.reg)
@@ -139,8 +139,10 @@ func newPipeline(t testing.TB, st *store.Store, dir, yml string, o pipelineOpts)
 		RatePerSecond: delivery.NoRateLimit, AttemptTimeout: 10 * time.Second,
 		FailingThreshold: o.threshold, OnFailing: p.health.Failing, OnRecovered: p.channelRecovered,
 	})
-	p.disp = receiver.NewDispatcher(receiver.DispatcherOptions{Sink: p.sink, Wake: worker.Wake, Registerer: p.reg})
-	p.health.Inbox = receiver.Inbox{Recorder: p.rec, Route: p.disp.Add}
+	episodes := receiver.NewEpisodes()
+	p.disp = receiver.NewDispatcher(receiver.DispatcherOptions{Ledger: st, Episodes: episodes, Peer: fmt.Sprintf("pipeline-%p", p),
+		Wake: worker.Wake, Registerer: p.reg})
+	p.health.Inbox = receiver.Inbox{Episodes: episodes, Recorder: p.rec, Route: p.disp.Add}
 	ingest := receiver.NewIngest(receiver.IngestOptions{Inbox: p.health.Inbox, Registerer: p.reg})
 	plan, err := receiver.BuildPlan(context.Background(), rc, receiver.NewTree(tree), st, in, []receiver.Muter{sil})
 	if err != nil {
@@ -177,48 +179,6 @@ func newPipeline(t testing.TB, st *store.Store, dir, yml string, o pipelineOpts)
 func (p *pipeline) channelRecovered(ch store.Channel) {
 	p.recoveries.Add(1)
 	p.health.Recovered(ch)
-}
-
-// spySink is the store as the dispatcher's Sink, noting each outbox write
-// ("enqueue <created> <payload>") and cooldown claim ("claim <key>").
-type spySink struct {
-	*store.Store
-	mu    sync.Mutex
-	calls []string
-}
-
-func (s *spySink) note(call string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, call)
-}
-
-func (s *spySink) Enqueue(ctx context.Context, o store.OutboxItem) (store.OutboxItem, bool, error) {
-	out, created, err := s.Store.Enqueue(ctx, o)
-	if err == nil {
-		s.note(fmt.Sprintf("enqueue %t %s", created, o.Payload))
-	}
-	return out, created, err
-}
-
-func (s *spySink) ClaimCooldowns(ctx context.Context, claims []store.CooldownClaim, now time.Time) ([]store.CooldownResult, error) {
-	for _, c := range claims {
-		s.note("claim " + c.Key)
-	}
-	return s.Store.ClaimCooldowns(ctx, claims, now)
-}
-
-// count is how many calls hold every part.
-func (s *spySink) count(parts ...string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.calls {
-		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(c, p) }) {
-			n++
-		}
-	}
-	return n
 }
 
 // amAlert is one alert of Alertmanager's API v2, as a sender posts it.
@@ -295,18 +255,26 @@ func outbox(t testing.TB, st *store.Store, f store.OutboxFilter) []store.OutboxI
 
 // metric sums a counter family's samples, those whose label has value
 // when label is set.
-func metric(t testing.TB, reg *prometheus.Registry, name, label, value string) float64 {
+func metric(t testing.TB, reg *prometheus.Registry, name string, pairs ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	has := func(m *dto.Metric) bool {
+		for i := 0; i+1 < len(pairs); i += 2 {
+			if pairs[i] != "" && !slices.ContainsFunc(m.GetLabel(),
+				func(l *dto.LabelPair) bool { return l.GetName() == pairs[i] && l.GetValue() == pairs[i+1] }) {
+				return false
+			}
+		}
+		return true
+	}
 	sum := 0.0
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
-			if mf.GetName() == name && (label == "" || slices.ContainsFunc(m.GetLabel(),
-				func(l *dto.LabelPair) bool { return l.GetName() == label && l.GetValue() == value })) {
-				sum += m.GetCounter().GetValue()
+			if mf.GetName() == name && has(m) {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 	}

@@ -148,18 +148,20 @@ func registerChannel(ctx context.Context, cs ChannelStore, byName map[string]sto
 }
 
 // mutedByIntervals applies a route's mute_time_intervals and
-// active_time_intervals with Alertmanager's own interval logic.
-func mutedByIntervals(iv *timeinterval.Intervener) func(Timing, time.Time) bool {
-	return func(t Timing, now time.Time) bool {
+// active_time_intervals with Alertmanager's own interval logic, naming the
+// interval that mutes.
+func mutedByIntervals(iv *timeinterval.Intervener) func(Timing, time.Time) string {
+	return func(t Timing, now time.Time) string {
 		if len(t.MuteTimeIntervals) > 0 {
-			if muted, _, err := iv.Mutes(t.MuteTimeIntervals, now); err == nil && muted {
-				return true
+			if muted, names, err := iv.Mutes(t.MuteTimeIntervals, now); err == nil && muted {
+				return "muted by time interval " + strings.Join(names, ", ")
 			}
 		}
 		if len(t.ActiveTimeIntervals) > 0 {
-			active, _, err := iv.Mutes(t.ActiveTimeIntervals, now)
-			return err == nil && !active
+			if active, _, err := iv.Mutes(t.ActiveTimeIntervals, now); err == nil && !active {
+				return "outside active time interval " + strings.Join(t.ActiveTimeIntervals, ", ")
+			}
 		}
-		return false
+		return ""
 	}
 }

@@ -56,6 +56,12 @@ type Recorder struct {
 	seed    maphash.Seed
 	failing bool // the last flush failed
 	wake    chan struct{}
+	// seq numbers the Record calls that queued a change; durable is the
+	// highest whose changes are in the store, and flushed is closed (and
+	// replaced) whenever durable moves: what ingest waits on before it
+	// answers, so an accepted alert survives a kill -9.
+	seq, durable uint64
+	flushed      chan struct{}
 
 	failures prometheus.Counter
 	recorded prometheus.Counter
@@ -75,7 +81,8 @@ func NewRecorder(s Upserter, limit int, logger *slog.Logger, reg prometheus.Regi
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{store: s, log: logger, now: time.Now, limit: limit, pending: map[string]pendingAlert{}, written: map[string]uint64{}, seed: maphash.MakeSeed(), wake: make(chan struct{}, 1)}
+	r := &Recorder{store: s, log: logger, now: time.Now, limit: limit, pending: map[string]pendingAlert{}, written: map[string]uint64{},
+		seed: maphash.MakeSeed(), wake: make(chan struct{}, 1), flushed: make(chan struct{})}
 	r.failures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatewarden_alert_record_failures_total",
 		Help: "Flushes of alerts to the store that failed and will be retried.",
@@ -101,17 +108,18 @@ func NewRecorder(s Upserter, limit int, logger *slog.Logger, reg prometheus.Regi
 // Record queues alerts for the store; it never blocks. It refuses them
 // with ErrBacklog while the store is failing or too far behind, unless
 // force is set (the evaluator re-sends firing alerts anyway, so it forces
-// and relies on coalescing to bound memory).
-func (r *Recorder) Record(alerts []Alert, force bool) error {
+// and relies on coalescing to bound memory). Wait returns once what this
+// call changed is in the store.
+func (r *Recorder) Record(alerts []Alert, force bool) (Wait, error) {
 	if len(alerts) == 0 {
-		return nil
+		return noWait, nil
 	}
 	now := r.now()
 	r.mu.Lock()
 	refuse := !force && (r.failing || len(r.pending) >= r.limit)
 	r.mu.Unlock()
 	if refuse {
-		return ErrBacklog
+		return nil, ErrBacklog
 	}
 	// Digests and rows are made outside the lock, which every ingest
 	// request and the flush share; rows only for what changed.
@@ -120,6 +128,9 @@ func (r *Recorder) Record(alerts []Alert, force bool) error {
 		sums[i] = r.digest(&alerts[i], now)
 	}
 	changed := r.changed(alerts, sums)
+	if len(changed) == 0 {
+		return noWait, nil
+	}
 	rows := make([]store.Alert, len(changed))
 	for j, i := range changed {
 		rows[j] = alerts[i].ToStore(now)
@@ -132,12 +143,36 @@ func (r *Recorder) Record(alerts []Alert, force bool) error {
 		}
 		r.pending[a.Fingerprint] = pendingAlert{a, sums[changed[j]]}
 	}
+	r.seq++
+	seq := r.seq
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
-	return nil
+	return func(ctx context.Context) error { return r.waitFor(ctx, seq) }, nil
+}
+
+// Wait blocks until what a Record call changed is in the store, or ctx
+// ends.
+type Wait func(ctx context.Context) error
+
+func noWait(context.Context) error { return nil }
+
+func (r *Recorder) waitFor(ctx context.Context, seq uint64) error {
+	for {
+		r.mu.Lock()
+		done, ch := r.durable >= seq, r.flushed
+		r.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ErrBacklog
+		}
+	}
 }
 
 // changed returns the indexes of the alerts whose digest differs from
@@ -158,9 +193,16 @@ func (r *Recorder) changed(alerts []Alert, sums []uint64) []int {
 
 // take removes up to n pending alerts; they count as written while they
 // are, so re-posts meanwhile are not queued again (putBack undoes it).
+// Finding none, it marks every Record call so far durable: the flush
+// loop writes one batch after another, so all earlier ones are written.
 func (r *Recorder) take(n int) []pendingAlert {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.pending) == 0 && r.durable < r.seq {
+		r.durable = r.seq
+		close(r.flushed)
+		r.flushed = make(chan struct{})
+	}
 	out := make([]pendingAlert, 0, min(n, len(r.pending)))
 	for fp, a := range r.pending {
 		if len(out) == n {
@@ -173,25 +215,30 @@ func (r *Recorder) take(n int) []pendingAlert {
 	return out
 }
 
-// expiryStep rounds an expiry up to a minute step, so a re-post that only
-// moves endsAt a little changes nothing the store must hear of. Each alert
-// steps at its own second of the minute: 10,000 alerts re-posted every few
-// seconds then cost a steady trickle of writes instead of one burst a
-// minute, which showed as a latency tail of the ingest requests.
+// expiryStep rounds an expiry up to a step, so a re-post that only moves
+// endsAt a little changes nothing the store must hear of. Each alert steps
+// at its own offset: 10,000 alerts re-posted every second then cost a
+// steady trickle of writes instead of one burst a step, which showed as a
+// latency tail of the ingest requests. The step is short because a
+// restart rebuilds the receiver's alerts from the stored expiry: an alert
+// that expired while gatewarden was down resolves at most a step late.
 func expiryStep(t time.Time, fp string) time.Time {
 	if t.IsZero() {
 		return t
 	}
 	h := fnv.New32a()
 	h.Write([]byte(fp))
-	offset := time.Duration(h.Sum32()%60) * time.Second
-	return t.Add(-offset).Truncate(time.Minute).Add(time.Minute + offset)
+	offset := time.Duration(h.Sum32()%uint32(expiryGranularity/time.Millisecond)) * time.Millisecond
+	return t.Add(-offset).Truncate(expiryGranularity).Add(expiryGranularity + offset)
 }
+
+// expiryGranularity is expiryStep's step.
+const expiryGranularity = 5 * time.Second
 
 // digest is what a write of the alert would change. The labels are the
 // fingerprint, and the row's type, severity and relations follow from
-// them; the rest follows from the annotations, the generator URL and the
-// alert's end, stepped as the row's expiry is.
+// them; the rest follows from the annotations, the generator URL, the
+// episode and the alert's end, stepped as the row's expiry is.
 func (r *Recorder) digest(a *Alert, now time.Time) uint64 {
 	var ann uint64
 	for k, v := range a.Annotations { // in any order: a sum of the pairs
@@ -199,10 +246,10 @@ func (r *Recorder) digest(a *Alert, now time.Time) uint64 {
 	}
 	expires, resolved := a.ends(now)
 	type fields struct {
-		url                    string
-		ann, expires, resolved int64
+		url                            string
+		ann, starts, expires, resolved int64
 	}
-	f := fields{a.GeneratorURL, int64(ann), expiryStep(expires, a.Fingerprint()).UnixNano(), resolved.UnixNano()}
+	f := fields{a.GeneratorURL, int64(ann), a.StartsAt.UnixMicro(), expiryStep(expires, a.Fingerprint()).UnixNano(), resolved.UnixNano()}
 	return maphash.Comparable(r.seed, f) | 1 // never 0, which means "not written"
 }
 

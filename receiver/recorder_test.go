@@ -59,7 +59,7 @@ func TestRecorderCoalescesAndSurvivesOutage(t *testing.T) {
 	go func() { _ = r.Run(ctx); close(done) }()
 
 	later := time.Unix(1_800_000_400, 0)
-	if err := r.Record([]Alert{alert("A", "m1", later), alert("A", "m1", later), alert("B", "m1", later)}, false); err != nil {
+	if err := record(r, []Alert{alert("A", "m1", later), alert("A", "m1", later), alert("B", "m1", later)}, false); err != nil {
 		t.Fatal(err)
 	}
 	total := func() int {
@@ -74,9 +74,9 @@ func TestRecorderCoalescesAndSurvivesOutage(t *testing.T) {
 	// The store goes down: the flush fails, the alerts wait, and ingest is
 	// told to come back later; the evaluator still gets through.
 	s.down.Store(true)
-	_ = r.Record([]Alert{alert("C", "m1", later)}, false)
-	waitFor(t, "the recorder to notice", func() bool { return errors.Is(r.Record([]Alert{alert("D", "m1", later)}, false), ErrBacklog) })
-	if err := r.Record([]Alert{alert("E", "m1", later)}, true); err != nil {
+	_ = record(r, []Alert{alert("C", "m1", later)}, false)
+	waitFor(t, "the recorder to notice", func() bool { return errors.Is(record(r, []Alert{alert("D", "m1", later)}, false), ErrBacklog) })
+	if err := record(r, []Alert{alert("E", "m1", later)}, true); err != nil {
 		t.Fatalf("forced record: %v", err)
 	}
 	s.down.Store(false)
@@ -89,7 +89,7 @@ func TestRecorderCoalescesAndSurvivesOutage(t *testing.T) {
 		return seen["C"] && seen["E"] // D may have been taken before the outage was noticed
 	})
 	// A resolution replaces the firing state it follows.
-	if err := r.Record([]Alert{alert("A", "m1", time.Unix(1_800_000_050, 0))}, false); err != nil {
+	if err := record(r, []Alert{alert("A", "m1", time.Unix(1_800_000_050, 0))}, false); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "A resolved", func() bool {
@@ -115,7 +115,7 @@ func TestRecorderWritesOnlyChanges(t *testing.T) {
 	written := 0.0
 	a := alert("A", "m1", now)
 	ends := expiryStep(now.Add(5*time.Minute), a.Fingerprint())
-	a.EndsAt = ends.Add(-30 * time.Second)
+	a.EndsAt = ends.Add(-4 * time.Second)
 	for i, step := range []struct {
 		what   string
 		change func(*Alert)
@@ -123,8 +123,8 @@ func TestRecorderWritesOnlyChanges(t *testing.T) {
 	}{
 		{"first sighting", func(*Alert) {}, true},
 		{"unchanged", func(*Alert) {}, false},
-		{"endsAt moved within its step", func(a *Alert) { a.EndsAt = ends.Add(-10 * time.Second) }, false},
-		{"startsAt moved", func(a *Alert) { a.StartsAt = a.StartsAt.Add(time.Second) }, false},
+		{"endsAt moved within its step", func(a *Alert) { a.EndsAt = ends.Add(-time.Second) }, false},
+		{"another episode", func(a *Alert) { a.StartsAt = a.StartsAt.Add(time.Second) }, true},
 		{"annotation changed", func(a *Alert) { a.Annotations = map[string]string{"summary": "other"} }, true},
 		{"generator URL changed", func(a *Alert) { a.GeneratorURL = "http://prom" }, true},
 		{"endsAt in the next step", func(a *Alert) { a.EndsAt = ends.Add(time.Second) }, true},
@@ -133,7 +133,7 @@ func TestRecorderWritesOnlyChanges(t *testing.T) {
 		step.change(&a)
 		a.fp = ""
 		marker := alert(fmt.Sprintf("marker%d", i), "m1", ends)
-		if err := r.Record([]Alert{a, marker}, false); err != nil {
+		if err := record(r, []Alert{a, marker}, false); err != nil {
 			t.Fatal(err)
 		}
 		want := written + 1
@@ -151,10 +151,10 @@ func TestRecorderWritesOnlyChanges(t *testing.T) {
 func TestRecorderRefusesPastItsLimit(t *testing.T) {
 	r := NewRecorder(&flaky{Store: openStore(t)}, 2, nil, nil)
 	later := time.Now().Add(time.Hour)
-	if err := r.Record([]Alert{alert("A", "m1", later), alert("B", "m1", later)}, false); err != nil {
+	if err := record(r, []Alert{alert("A", "m1", later), alert("B", "m1", later)}, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Record([]Alert{alert("C", "m1", later)}, false); !errors.Is(err, ErrBacklog) {
+	if err := record(r, []Alert{alert("C", "m1", later)}, false); !errors.Is(err, ErrBacklog) {
 		t.Fatalf("over the limit: %v", err)
 	}
 }
@@ -175,5 +175,43 @@ func TestToStore(t *testing.T) {
 	a.Labels["type"] = "throttle"
 	if got := a.ToStore(now); got.Status != store.StatusResolved || got.Type != "throttle" || !got.ResolvedAt.Equal(a.EndsAt.UTC()) {
 		t.Fatalf("resolved: %+v", got)
+	}
+}
+
+// record queues alerts without waiting for the store.
+func record(r *Recorder, as []Alert, force bool) error {
+	_, err := r.Record(as, force)
+	return err
+}
+
+// A Record call's Wait returns once its changes are in the store: what
+// ingest waits on before it answers.
+func TestRecorderWaitsUntilDurable(t *testing.T) {
+	s := &flaky{Store: openStore(t)}
+	r := NewRecorder(s, 100, nil, nil)
+	later := time.Now().Add(time.Hour)
+	wait, err := r.Record([]Alert{alert("A", "m1", later)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := wait(short); !errors.Is(err, ErrBacklog) {
+		t.Fatalf("durable before any flush: %v", err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	defer func() { stop(); <-done }()
+	if err := wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, n, err := s.ListAlerts(context.Background(), store.AlertFilter{}); err != nil || n != 1 {
+		t.Fatalf("durable, but %d rows (%v)", n, err)
+	}
+	// Unchanged: nothing to wait for.
+	wait, _ = r.Record([]Alert{alert("A", "m1", later)}, false)
+	if err := wait(short); err != nil {
+		t.Fatalf("an unchanged re-post waited: %v", err)
 	}
 }

@@ -108,11 +108,11 @@ func (ss *Silences) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// Mutes implements Muter.
+// Mutes implements Muter, naming the silence.
 func (ss *Silences) Mutes(ls model.LabelSet, now time.Time) string {
 	for _, c := range *ss.cur.Load() {
 		if c.s.State(now) == store.SilenceStateActive && c.matchers.Matches(ls) {
-			return "silenced"
+			return "silenced by " + c.s.ID
 		}
 	}
 	return ""

@@ -39,7 +39,7 @@ func TestSilencesAPIAndMuting(t *testing.T) {
 	ls := func(inst string) model.LabelSet {
 		return model.LabelSet{"alertname": "PluginCPUHigh", "instance_id": model.LabelValue(inst)}
 	}
-	if ss.Mutes(ls("i1"), now) != "silenced" || ss.Mutes(ls("i3"), now) != "" {
+	if ss.Mutes(ls("i1"), now) != "silenced by "+id || ss.Mutes(ls("i3"), now) != "" {
 		t.Fatal("the silence does not mute what it matches, or mutes more")
 	}
 	resp, _ := http.Get(srv.URL + "/api/v2/silences?filter=" + `{alertname="PluginCPUHigh"}`)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -44,30 +45,44 @@ type Alert struct {
 	ExpiresAt   time.Time
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// StartsAt is the start of the alert's current episode as the receiver
+	// assigned it, Annotations and GeneratorURL what it was last posted
+	// with: what a receiver needs to rebuild its groups after a restart.
+	StartsAt     time.Time
+	Annotations  map[string]string
+	GeneratorURL string
 }
 
 const alertCols = `id, fingerprint, type, severity, status, title, message, related_id, related_type,
-	related_name, labels, metadata, acked_at, acked_by, resolved_at, expires_at, created_at, updated_at`
+	related_name, labels, metadata, acked_at, acked_by, resolved_at, expires_at, created_at, updated_at,
+	starts_at, annotations, generator_url`
 
 func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
 	var a Alert
-	var relID, relType, relName, ackedBy, meta sql.NullString
+	var relID, relType, relName, ackedBy, meta, ann, url sql.NullString
 	var labels string
-	var acked, resolved, expires, created, updated sql.NullInt64
+	var acked, resolved, expires, created, updated, starts sql.NullInt64
 	err := sc.Scan(&a.ID, &a.Fingerprint, &a.Type, &a.Severity, &a.Status, &a.Title, &a.Message,
-		&relID, &relType, &relName, &labels, &meta, &acked, &ackedBy, &resolved, &expires, &created, &updated)
+		&relID, &relType, &relName, &labels, &meta, &acked, &ackedBy, &resolved, &expires, &created, &updated,
+		&starts, &ann, &url)
 	if err != nil {
 		return a, err
 	}
 	a.RelatedID, a.RelatedType, a.RelatedName, a.AckedBy = relID.String, relType.String, relName.String, ackedBy.String
+	a.GeneratorURL = url.String
 	if meta.Valid {
 		a.Metadata = json.RawMessage(meta.String)
 	}
 	if err := json.Unmarshal([]byte(labels), &a.Labels); err != nil {
 		return a, fmt.Errorf("alert %d labels: %w", a.ID, err)
 	}
+	if ann.Valid && ann.String != "" {
+		if err := json.Unmarshal([]byte(ann.String), &a.Annotations); err != nil {
+			return a, fmt.Errorf("alert %d annotations: %w", a.ID, err)
+		}
+	}
 	a.AckedAt, a.ResolvedAt, a.ExpiresAt = goTime(acked), goTime(resolved), goTime(expires)
-	a.CreatedAt, a.UpdatedAt = goTime(created), goTime(updated)
+	a.CreatedAt, a.UpdatedAt, a.StartsAt = goTime(created), goTime(updated), goTime(starts)
 	return a, nil
 }
 
@@ -89,8 +104,9 @@ func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
 // created_at is the first sighting. SET expressions see the old row in both
 // SQLite and PostgreSQL, which the CASEs rely on.
 const upsertAlertSQL = `INSERT INTO alerts (fingerprint, type, severity, status, title, message, related_id,
-	related_type, related_name, labels, metadata, resolved_at, expires_at, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	related_type, related_name, labels, metadata, resolved_at, expires_at, created_at, updated_at,
+	starts_at, annotations, generator_url)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (fingerprint) DO UPDATE SET
 	status = ` + newStatusExpr + `,
 	acked_at = CASE WHEN ` + newStatusExpr + ` = 'active' AND alerts.status <> 'active' THEN NULL ELSE alerts.acked_at END,
@@ -99,7 +115,9 @@ ON CONFLICT (fingerprint) DO UPDATE SET
 	type = excluded.type, severity = excluded.severity, title = excluded.title, message = excluded.message,
 	related_id = excluded.related_id, related_type = excluded.related_type, related_name = excluded.related_name,
 	labels = excluded.labels, metadata = excluded.metadata, expires_at = excluded.expires_at,
-	updated_at = excluded.updated_at
+	updated_at = excluded.updated_at, starts_at = COALESCE(excluded.starts_at, alerts.starts_at),
+	annotations = COALESCE(excluded.annotations, alerts.annotations),
+	generator_url = COALESCE(excluded.generator_url, alerts.generator_url)
 RETURNING ` + alertCols
 
 const newStatusExpr = `(CASE
@@ -143,9 +161,17 @@ func upsertArgs(a *Alert, now time.Time) ([]any, error) {
 	if created.IsZero() {
 		created = now
 	}
+	var ann any
+	if a.Annotations != nil {
+		b, err := json.Marshal(a.Annotations)
+		if err != nil {
+			return nil, err
+		}
+		ann = string(b)
+	}
 	return []any{a.Fingerprint, a.Type, a.Severity, status, a.Title, a.Message, nullStr(a.RelatedID),
 		nullStr(a.RelatedType), nullStr(a.RelatedName), string(lj), meta, dbTime(resolvedAt),
-		dbTime(a.ExpiresAt), dbTime(created), dbTime(now)}, nil
+		dbTime(a.ExpiresAt), dbTime(created), dbTime(now), dbTime(a.StartsAt), ann, nullStr(a.GeneratorURL)}, nil
 }
 
 // UpsertAlert inserts or updates the alert with a.Fingerprint (see
@@ -164,35 +190,44 @@ func (s *Store) UpsertAlert(ctx context.Context, a Alert) (out Alert, err error)
 }
 
 // UpsertAlerts upserts a batch in one transaction: all or nothing, and one
-// fsync for the batch instead of one per alert.
+// fsync for the batch instead of one per alert. The rows are written in
+// fingerprint order, so two receivers upserting overlapping batches on
+// PostgreSQL lock them in the same order and never deadlock.
 func (s *Store) UpsertAlerts(ctx context.Context, as []Alert) (err error) {
 	defer s.op("upsert_alerts", &err)()
 	if err = s.checkOpen(); err != nil {
 		return err
 	}
 	now := nowUTC()
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.d.rebind(upsertAlertSQL))
+	as = slices.Clone(as)
+	slices.SortFunc(as, func(a, b Alert) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.upsertIn(ctx, tx, as, now) })
+}
+
+func (s *Store) upsertIn(ctx context.Context, tx *sql.Tx, as []Alert, now time.Time) error {
+	if len(as) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, s.d.rebind(upsertAlertSQL))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for i := range as {
+		args, err := upsertArgs(&as[i], now)
 		if err != nil {
 			return err
 		}
-		defer stmt.Close()
-		for i := range as {
-			args, err := upsertArgs(&as[i], now)
-			if err != nil {
-				return err
-			}
-			// Query, not Exec: RETURNING rows must be drained on both drivers.
-			rows, err := stmt.QueryContext(ctx, args...)
-			if err != nil {
-				return err
-			}
-			if err := rows.Close(); err != nil {
-				return err
-			}
+		// Query, not Exec: RETURNING rows must be drained on both drivers.
+		rows, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GetAlert returns the alert or ErrNotFound.

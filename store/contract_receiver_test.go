@@ -5,154 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
-	"sync"
 	"testing"
 	"time"
 )
 
-// Cooldowns, the outbox's console queries, the 1 → 2 migration and the
-// closed store: part of runContract.
-
-// claimOne makes a single claim.
-func claimOne(s *Store, key, severity string, interval time.Duration, now time.Time) (bool, time.Time, error) {
-	res, err := s.ClaimCooldowns(ctx, []CooldownClaim{{Key: key, Severity: severity, Interval: interval}}, now)
-	if err != nil {
-		return false, time.Time{}, err
-	}
-	return res[0].Allowed, res[0].Last, nil
-}
-
-func claim(t *testing.T, s *Store, key, severity string, interval time.Duration, now time.Time) (bool, time.Time) {
-	t.Helper()
-	ok, last, err := claimOne(s, key, severity, interval, now)
-	if err != nil {
-		t.Fatalf("claim(%q, %s, %v): %v", key, severity, now, err)
-	}
-	return ok, last
-}
-
-func wantClaim(t *testing.T, s *Store, key, severity string, now time.Time, wantOK bool, wantLast time.Time) {
-	t.Helper()
-	ok, last := claim(t, s, key, severity, time.Hour, now)
-	if ok != wantOK || !last.Equal(wantLast) {
-		t.Fatalf("claim %q %s at %v: allowed=%v last=%v, want %v %v", key, severity, now, ok, last, wantOK, wantLast)
-	}
-}
-
-func testCooldownClaim(t *testing.T, newDB backend) {
-	s := openStore(t, newDB(t))
-	const key = "cpu_anomaly/t1/p1/i1/feishu-ops"
-	t0 := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
-	h := time.Hour
-	wantClaim(t, s, key, "warning", t0, true, t0)
-	wantClaim(t, s, key, "warning", t0.Add(30*time.Minute), false, t0)
-	wantClaim(t, s, key, "warning", t0.Add(h-time.Microsecond), false, t0)
-	wantClaim(t, s, key, "warning", t0.Add(h), true, t0.Add(h)) // the boundary is allowed
-	t1 := t0.Add(h + time.Minute)
-	wantClaim(t, s, key, "critical", t1, true, t1) // escalation: at once
-	wantClaim(t, s, key, "critical", t1.Add(time.Minute), false, t1)
-	// Keys are independent.
-	wantClaim(t, s, key+"/email", "critical", t1.Add(time.Minute), true, t1.Add(time.Minute))
-
-	// Resolution releases the key: a re-fire notifies at once.
-	must(0, s.ReleaseCooldown(ctx, key))
-	wantClaim(t, s, key, "critical", t1.Add(2*time.Minute), true, t1.Add(2*time.Minute))
-	must(0, s.ReleaseCooldown(ctx, "never-claimed"))
-
-	// No interval, no cooldown.
-	for range 2 {
-		if ok, _ := claim(t, s, "no-cooldown", "info", 0, t0); !ok {
-			t.Fatal("interval 0 suppressed a notification")
-		}
-	}
-	_, _, err := claimOne(s, "", "info", h, t0)
-	wantErr(t, err, ErrInvalid)
-
-	// Pruning deletes keys sent before the cut; a pruned key claims afresh.
-	// Sent times now: key t1+2m, key/email t1+1m, no-cooldown t0.
-	if n := must(s.PruneCooldowns(ctx, t1.Add(time.Minute))); n != 1 {
-		t.Fatalf("pruned %d, want 1", n)
-	}
-	if n := must(s.PruneCooldowns(ctx, t1.Add(2*time.Minute+time.Microsecond))); n != 2 {
-		t.Fatalf("pruned %d, want 2", n)
-	}
-	wantClaim(t, s, key, "critical", t1.Add(3*time.Minute), true, t1.Add(3*time.Minute))
-}
-
-// A batch answers each claim in its place as one claim after the other
-// would, across the transactions it is cut into.
-func testCooldownClaims(t *testing.T, newDB backend) {
-	s := openStore(t, newDB(t))
-	t0 := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
-	wantClaim(t, s, "held", "warning", t0, true, t0)
-	now := t0.Add(time.Minute)
-	claims := []CooldownClaim{
-		{Key: "z-new", Severity: "warning", Interval: time.Hour},
-		{Key: "held", Severity: "warning", Interval: time.Hour},
-		{Key: "a-twice", Severity: "warning", Interval: time.Hour},
-		{Key: "a-twice", Severity: "warning", Interval: time.Hour}, // the first claim holds it
-		{Key: "held", Severity: "critical", Interval: time.Hour},   // an escalation passes
-	}
-	for i := range claimChunk + 5 { // more than one transaction
-		claims = append(claims, CooldownClaim{Key: fmt.Sprintf("bulk-%04d", i%(claimChunk/2+7)), Severity: "info", Interval: time.Hour})
-	}
-	res := must(s.ClaimCooldowns(ctx, claims, now))
-	want := []CooldownResult{{true, now}, {false, t0}, {true, now}, {false, now}, {true, now}}
-	if !reflect.DeepEqual(res[:5], want) {
-		t.Fatalf("results %+v, want %+v", res[:5], want)
-	}
-	first := map[string]bool{}
-	for i, c := range claims[5:] {
-		if r := res[5+i]; r.Allowed == first[c.Key] || !r.Last.Equal(now) {
-			t.Fatalf("%s (claim %d): %+v; allowed only the first time", c.Key, i, r)
-		}
-		first[c.Key] = true
-	}
-	_, err := s.ClaimCooldowns(ctx, []CooldownClaim{{Key: "x"}, {Key: ""}}, now)
-	wantErr(t, err, ErrInvalid)
-}
-
-// testCooldownConcurrent is the reason a claim is one statement: two
-// receivers (two Stores on one database) and 8 goroutines claim the same
-// key at the same instant, and exactly one may notify.
-func testCooldownConcurrent(t *testing.T, newDB backend) {
-	o := newDB(t)
-	stores := []*Store{openStore(t, o), openStore(t, o)}
-	t0 := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
-	for round := range 10 {
-		key := fmt.Sprint("race/", round)
-		// Round 0 races on a new key (insert), the others on an existing
-		// key whose cooldown has just run out (update).
-		now := t0
-		if round > 0 {
-			claim(t, stores[0], key, "warning", time.Hour, t0)
-			now = t0.Add(time.Hour)
-		}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		allowed := 0
-		for i := range 8 {
-			wg.Go(func() {
-				ok, last, err := claimOne(stores[i%2], key, "warning", time.Hour, now)
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err != nil:
-					t.Error(err)
-				case ok:
-					allowed++
-				case !last.Equal(now):
-					t.Errorf("suppressed claim reports last %v, want %v", last, now)
-				}
-			})
-		}
-		wg.Wait()
-		if allowed != 1 {
-			t.Fatalf("round %d: %d of 8 concurrent claims allowed, want 1", round, allowed)
-		}
-	}
-}
+// The outbox's console queries, the 1 → 2 migration and the closed store:
+// part of runContract.
 
 func testOutboxStatsList(t *testing.T, newDB backend) {
 	s := openStore(t, newDB(t))
@@ -267,9 +125,10 @@ func testMigrateFromV1(t *testing.T, newDB backend) {
 	if v := must(v1.SchemaVersion(ctx)); v != 1 {
 		t.Fatalf("old schema at version %d", v)
 	}
-	a := must(v1.UpsertAlert(ctx, alert("from-v1", "critical", "budget")))
+	a := oldAlert(t, v1, "from-v1")
 	ch := newChannel(t, v1, "old")
-	enqueue(t, v1, ch.ID, "old-item", time.Time{})
+	must(v1.w.Exec(v1.d.rebind(`INSERT INTO outbox (channel_id, payload, state, next_attempt_at, idempotency_key, created_at, updated_at)
+		VALUES (?, '{}', 'pending', 0, 'old-item', 0, 0)`), ch.ID))
 	if _, err := v1.CreateSilence(ctx, Silence{Matchers: cpuMatchers(), EndsAt: time.Now().Add(time.Hour)}); err == nil {
 		t.Fatal("silences table exists at version 1")
 	}
@@ -294,8 +153,40 @@ func testMigrateFromV1(t *testing.T, newDB backend) {
 	if got := must(s.GetSilence(ctx, sil.ID)); got.ID != sil.ID {
 		t.Fatalf("silence after upgrade: %+v", got)
 	}
-	if ok, _ := claim(t, s, "k", "info", time.Hour, time.Now()); !ok {
-		t.Fatal("first cooldown claim after upgrade refused")
+	if made := claimN(t, s, note("after-upgrade", t0Ledger, TransitionFiring, ch.ID, "")); len(made) != 1 {
+		t.Fatal("first ledger claim after upgrade refused")
+	}
+}
+
+// oldAlert writes an alert row as a binary before the ledger did.
+func oldAlert(t *testing.T, s *Store, fp string) Alert {
+	t.Helper()
+	now := time.Now().UnixMicro()
+	must(s.w.Exec(s.d.rebind(`INSERT INTO alerts (fingerprint, type, severity, status, labels, created_at, updated_at)
+		VALUES (?, 'budget', 'critical', 'active', '{}', ?, ?)`), fp, now, now))
+	var id int64
+	must(0, s.w.QueryRow(s.d.rebind("SELECT id FROM alerts WHERE fingerprint = ?"), fp).Scan(&id))
+	return Alert{ID: id, Fingerprint: fp}
+}
+
+// testMigrateFromV3 upgrades a database from before the ledger: its alerts
+// and history stay readable, and owe nothing (a restart does not notify
+// them again).
+func testMigrateFromV3(t *testing.T, newDB backend) {
+	o := newDB(t)
+	v3 := openAtVersion(t, o, 3)
+	a := oldAlert(t, v3, "from-v3")
+	must(v3.w.Exec(v3.d.rebind(`INSERT INTO alert_history (alert_id, triggered_at, status, attempt) VALUES (?, 1, 'sent', 1)`), a.ID))
+	v3.Close()
+	s := openStore(t, o)
+	if got := must(s.GetAlert(ctx, a.ID)); got.Fingerprint != "from-v3" || !got.StartsAt.IsZero() || got.Annotations != nil {
+		t.Fatalf("alert after upgrade: %+v", got)
+	}
+	if h := historyOf(t, s, HistoryFilter{AlertID: a.ID}); len(h) != 1 || h[0].Fingerprint != "" {
+		t.Fatalf("history after upgrade: %+v", h)
+	}
+	if open := must(s.OpenAlerts(ctx, time.Time{})); len(open) != 0 {
+		t.Fatalf("an alert from before the ledger owes %+v", open)
 	}
 }
 
@@ -311,9 +202,11 @@ func testReceiverClosed(t *testing.T, newDB backend) {
 	_, checks["list_silences"] = s.ListSilences(ctx, SilenceFilter{})
 	_, checks["expire_silence"] = s.ExpireSilence(ctx, sil.ID, now)
 	_, checks["prune_silences"] = s.PruneSilences(ctx, now)
-	_, _, checks["claim_cooldown"] = claimOne(s, "k", "info", time.Hour, now)
-	checks["release_cooldown"] = s.ReleaseCooldown(ctx, "k")
-	_, checks["prune_cooldowns"] = s.PruneCooldowns(ctx, now)
+	checks["ledger"] = s.InLedger(ctx, time.Now(), func(*LedgerTx) error { return nil })
+	_, checks["open_alerts"] = s.OpenAlerts(ctx, time.Time{})
+	_, checks["prune_ledger"] = s.PruneLedger(ctx, now)
+	_, checks["pending_notifications"] = s.PendingNotifications(ctx)
+	_, checks["step_records"] = s.StepRecords(ctx, "r")
 	_, _, _, _, checks["outbox_stats"] = s.OutboxStats(ctx)
 	_, _, checks["outbox_list"] = s.ListOutbox(ctx, OutboxFilter{})
 	for name, err := range checks {

@@ -18,7 +18,7 @@ func newChannel(t *testing.T, s *Store, name string) Channel {
 
 func enqueue(t *testing.T, s *Store, ch int64, key string, due time.Time) OutboxItem {
 	t.Helper()
-	o, created, err := s.Enqueue(ctx, OutboxItem{ChannelID: ch, Fingerprint: "fp", IdempotencyKey: key,
+	o, created, err := s.Enqueue(ctx, OutboxItem{ChannelID: ch, Fingerprint: "fp", IdempotencyKey: key, GroupKey: key,
 		Payload: json.RawMessage(`{"k":"` + key + `"}`), NextAttemptAt: due})
 	if err != nil || !created {
 		t.Fatalf("enqueue %s: created=%v err=%v", key, created, err)

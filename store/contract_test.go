@@ -41,9 +41,14 @@ func runContract(t *testing.T, newDB backend) {
 		{"SilenceLifecycle", testSilenceLifecycle},
 		{"SilenceListOrder", testSilenceListOrder},
 		{"SilenceValidation", testSilenceValidation},
-		{"CooldownClaim", testCooldownClaim},
-		{"CooldownClaims", testCooldownClaims},
-		{"CooldownConcurrent", testCooldownConcurrent},
+		{"LedgerClaimAndOutcomes", testLedgerClaimAndOutcomes},
+		{"LedgerConcurrentClaims", testLedgerConcurrentClaims},
+		{"LedgerFirings", testLedgerFirings},
+		{"LedgerOpenAlerts", testLedgerOpenAlerts},
+		{"LedgerPrune", testLedgerPrune},
+		{"OutboxGroupOrder", testOutboxGroupOrder},
+		{"UpsertOverlappingBatchesConcurrently", testUpsertOverlappingConcurrently},
+		{"StepLedger", testStepLedger},
 		{"OutboxStatsList", testOutboxStatsList},
 		{"MigrateFromV1", testMigrateFromV1},
 		{"ReceiverClosed", testReceiverClosed},
@@ -53,6 +58,7 @@ func runContract(t *testing.T, newDB backend) {
 		{"ThrottlePolicy", testThrottlePolicy},
 		{"ThrottleValidation", testThrottleValidation},
 		{"MigrateFromV2", testMigrateFromV2},
+		{"MigrateFromV3", testMigrateFromV3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,6 +30,9 @@ type dialect struct {
 	lock, unlock  func(ctx context.Context, c *sql.Conn) error
 	isUnique      func(error) bool
 	isUnavailable func(error) bool
+	// isRetryable: the database aborted the transaction to resolve a
+	// conflict with another one; running it again succeeds.
+	isRetryable func(error) bool
 }
 
 // migrationLockKey is an arbitrary constant for pg_advisory_lock shared by
@@ -52,6 +55,10 @@ var postgresDialect = &dialect{
 	isUnique: func(err error) bool {
 		pe, ok := errors.AsType[*pgconn.PgError](err)
 		return ok && pe.Code == "23505"
+	},
+	isRetryable: func(err error) bool {
+		pe, ok := errors.AsType[*pgconn.PgError](err)
+		return ok && (pe.Code == "40P01" || pe.Code == "40001")
 	},
 	isUnavailable: func(err error) bool {
 		if pe, ok := errors.AsType[*pgconn.PgError](err); ok {
@@ -89,6 +96,8 @@ var sqliteDialect = &dialect{
 	// BEGIN IMMEDIATE (the writer's _txlock) is the cross-process lock.
 	lock:   func(context.Context, *sql.Conn) error { return nil },
 	unlock: func(context.Context, *sql.Conn) error { return nil },
+	// One writer connection: SQLite's transactions never deadlock.
+	isRetryable: func(error) bool { return false },
 	isUnique: func(err error) bool {
 		se, ok := errors.AsType[*sqlite.Error](err)
 		return ok && (se.Code() == sqliteConstraintUnique || se.Code() == sqliteConstraintPK)

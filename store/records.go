@@ -41,7 +41,8 @@ const (
 	HistorySuppressed = "suppressed"
 )
 
-// HistoryEntry is one delivery attempt (or suppression) of an alert.
+// HistoryEntry is the outcome of one state change of an alert on one
+// channel (the ledger's entries), or an entry added by hand.
 type HistoryEntry struct {
 	ID          int64
 	AlertID     int64 // 0: none
@@ -52,17 +53,27 @@ type HistoryEntry struct {
 	Status      string
 	Error       string
 	Attempt     int
+	// The state change recorded: the alert, firing/resolved/repeat, the
+	// episode's start, the outbox item that carried it and the process
+	// that claimed it.
+	Fingerprint string
+	Transition  string
+	Episode     time.Time
+	OutboxID    int64
+	Peer        string
 }
 
-const historyCols = "id, alert_id, rule_id, channel_id, triggered_at, payload, status, error, attempt"
+const historyCols = `id, alert_id, rule_id, channel_id, triggered_at, payload, status, error, attempt,
+	fingerprint, transition, episode, outbox_id, peer`
 
 func scanHistory(sc interface{ Scan(...any) error }) (HistoryEntry, error) {
 	var h HistoryEntry
-	var alertID, ruleID, channelID, at sql.NullInt64
+	var alertID, ruleID, channelID, at, episode, outbox sql.NullInt64
 	var payload sql.NullString
-	err := sc.Scan(&h.ID, &alertID, &ruleID, &channelID, &at, &payload, &h.Status, &h.Error, &h.Attempt)
-	h.AlertID, h.RuleID, h.ChannelID = alertID.Int64, ruleID.Int64, channelID.Int64
-	h.TriggeredAt, h.Payload = goTime(at), rawJSON(payload)
+	err := sc.Scan(&h.ID, &alertID, &ruleID, &channelID, &at, &payload, &h.Status, &h.Error, &h.Attempt,
+		&h.Fingerprint, &h.Transition, &episode, &outbox, &h.Peer)
+	h.AlertID, h.RuleID, h.ChannelID, h.OutboxID = alertID.Int64, ruleID.Int64, channelID.Int64, outbox.Int64
+	h.TriggeredAt, h.Payload, h.Episode = goTime(at), rawJSON(payload), goTime(episode)
 	return h, err
 }
 
@@ -83,14 +94,18 @@ func (s *Store) AddHistory(ctx context.Context, h HistoryEntry) (id int64, err e
 		h.Attempt = 1
 	}
 	return s.insertID(ctx, `INSERT INTO alert_history (alert_id, rule_id, channel_id, triggered_at, payload,
-		status, error, attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, nullID(h.AlertID), nullID(h.RuleID),
-		nullID(h.ChannelID), dbTime(h.TriggeredAt), payload, h.Status, h.Error, h.Attempt)
+		status, error, attempt, fingerprint, transition, episode, outbox_id, peer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nullID(h.AlertID), nullID(h.RuleID), nullID(h.ChannelID), dbTime(h.TriggeredAt), payload, h.Status, h.Error,
+		h.Attempt, h.Fingerprint, h.Transition, dbTime(h.Episode), nullID(h.OutboxID), h.Peer)
 }
 
 // HistoryFilter selects history entries; zero fields do not filter. Since
-// is inclusive, Until exclusive.
+// is inclusive, Until exclusive. AlertID matches the entries of the
+// alert's fingerprint, including those recorded before its row was
+// written.
 type HistoryFilter struct {
 	AlertID, ChannelID int64
+	Fingerprint        string
 	Status             string
 	Since, Until       time.Time
 	Limit, Offset      int // default 50, max 1000
@@ -104,10 +119,13 @@ func (s *Store) ListHistory(ctx context.Context, f HistoryFilter) (items []Histo
 	}
 	var w where
 	if f.AlertID != 0 {
-		w.add("alert_id = ?", f.AlertID)
+		w.add("(alert_id = ? OR fingerprint <> '' AND fingerprint = (SELECT fingerprint FROM alerts WHERE id = ?))", f.AlertID, f.AlertID)
 	}
 	if f.ChannelID != 0 {
 		w.add("channel_id = ?", f.ChannelID)
+	}
+	if f.Fingerprint != "" {
+		w.add("fingerprint = ?", f.Fingerprint)
 	}
 	if f.Status != "" {
 		w.add("status = ?", f.Status)

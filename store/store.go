@@ -271,8 +271,21 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
-// inTx runs fn in a write transaction, rolling back on error.
+// inTx runs fn in a write transaction, rolling back on error. A
+// transaction PostgreSQL aborted to break a deadlock or a serialization
+// conflict with another receiver is run again (fn must be repeatable):
+// callers order their writes so that it is rare, this makes it invisible.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	for try := 1; ; try++ {
+		err := s.tryTx(ctx, fn)
+		if err == nil || try == 3 || !s.d.isRetryable(err) {
+			return err
+		}
+		s.m.retries.Inc()
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -345,6 +358,7 @@ func (w *where) String() string {
 type metrics struct {
 	duration *prometheus.HistogramVec
 	errors   *prometheus.CounterVec
+	retries  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, backend string) *metrics {
@@ -360,6 +374,11 @@ func newMetrics(reg prometheus.Registerer, backend string) *metrics {
 			Help:        "Store operations that failed (not-found and conflict excluded).",
 			ConstLabels: prometheus.Labels{"backend": backend},
 		}, []string{"operation"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name:        "gatewarden_store_transaction_retries_total",
+			Help:        "Transactions run again after the database aborted them (a deadlock or serialization conflict).",
+			ConstLabels: prometheus.Labels{"backend": backend},
+		}),
 	}
 	if reg == nil {
 		return m
@@ -374,6 +393,11 @@ func newMetrics(reg prometheus.Registerer, backend string) *metrics {
 	if err := reg.Register(m.errors); err != nil {
 		if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
 			m.errors = are.ExistingCollector.(*prometheus.CounterVec)
+		}
+	}
+	if err := reg.Register(m.retries); err != nil {
+		if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
+			m.retries = are.ExistingCollector.(prometheus.Counter)
 		}
 	}
 	return m

@@ -211,7 +211,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	p.open("deliveries")
-	p.until("deliveries sent and failed", `document.querySelector("#history .badge.sent") && document.querySelector("#per-channel .badge.failed")`)
+	p.until("deliveries sent and retried", `document.querySelector("#history .badge.sent") && document.querySelector("#per-channel .badge.pending")`)
 	p.screenshot("deliveries")
 
 	p.open("rules")

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -142,7 +143,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		logger.Warn("loading threshold overrides failed; rules use their own thresholds until the store answers", "err", err)
 	}
 	recorder := receiver.NewRecorder(sql, 200_000, logger.With("component", "recorder"), reg)
-	rcv := newReceiverParts(sql, recorder, reg, logger)
+	rcv := newReceiverParts(sql, recorder, peerName(f), reg, logger)
 	admin := api.New(api.Options{
 		Store: sql, Overrides: thresholds, Channels: rcv.integrations,
 		Logger: logger.With("component", "api"), Registerer: reg,
@@ -164,6 +165,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		Registerer: reg, Logger: logger.With("component", "evaluator"),
 		SnapshotFile: filepath.Join(f.storagePath, "rules.snapshot"),
 		Thresholds:   thresholds,
+		Steps:        stepLedger{sql},
 	})
 	scrapes.Subscribe(evals.OnScrape)
 	reg.MustRegister(evals.AlertsCollector())
@@ -241,6 +243,10 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	}
 	{
 		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return pruneLedger(ctx, sql, logger.With("component", "ledger")) }, func(error) { cancel() })
+	}
+	{
+		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return rcv.silences.Run(ctx, silencesRefresh) }, func(error) { cancel() })
 	}
 	if throttles != nil {
@@ -281,6 +287,20 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	return err
 }
 
+// peerName names this process in the notification ledger's claims: the
+// host and the port it listens on, which tells apart receivers sharing a
+// store (and a host).
+func peerName(f *flags) string {
+	host, _ := os.Hostname()
+	port := ""
+	if f.web.WebListenAddresses != nil && len(*f.web.WebListenAddresses) > 0 {
+		if _, p, err := net.SplitHostPort((*f.web.WebListenAddresses)[0]); err == nil {
+			port = p
+		}
+	}
+	return host + ":" + port
+}
+
 func openTSDB(dir string, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger) (*tsdb.DB, error) {
 	opts := tsdb.DefaultOptions()
 	opts.RetentionDuration = time.Duration(cfg.Storage.Retention).Milliseconds()
@@ -316,15 +336,12 @@ func sendTo(n *notifier.Manager, in receiver.Inbox, t *throttle.Controller) func
 		out := make([]*notifier.Alert, 0, len(alerts))
 		rec := make([]receiver.Alert, 0, len(alerts))
 		for _, a := range alerts {
-			na := &notifier.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.FiredAt, EndsAt: a.ValidUntil}
-			if a.Resolved() {
-				na.EndsAt = a.ResolvedAt
-			}
-			out = append(out, na)
-			rec = append(rec, receiver.Alert{Labels: a.Labels.Map(), Annotations: a.Annotations.Map(), StartsAt: na.StartsAt, EndsAt: na.EndsAt})
+			ra := receiverAlert(a)
+			out = append(out, &notifier.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: ra.StartsAt, EndsAt: ra.EndsAt})
+			rec = append(rec, ra)
 		}
 		n.Send(out...)
-		_ = in.Take(rec, true)
+		_ = in.Take(ctx, rec, true)
 	}
 }
 

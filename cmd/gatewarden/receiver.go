@@ -34,7 +34,7 @@ type receiverParts struct {
 	log   *slog.Logger
 }
 
-func newReceiverParts(st *store.Store, rec *receiver.Recorder, reg prometheus.Registerer, logger *slog.Logger) *receiverParts {
+func newReceiverParts(st *store.Store, rec *receiver.Recorder, peer string, reg prometheus.Registerer, logger *slog.Logger) *receiverParts {
 	p := &receiverParts{store: st, integrations: &receiver.Integrations{}, silences: receiver.NewSilences(st, logger.With("component", "silences")),
 		log: logger.With("component", "receiver")}
 	health := &receiver.ChannelAlerts{Logger: p.log}
@@ -42,8 +42,10 @@ func newReceiverParts(st *store.Store, rec *receiver.Recorder, reg prometheus.Re
 		Store: st, Builder: p.integrations, Logger: logger.With("component", "delivery"), Registerer: reg,
 		OnFailing: health.Failing, OnRecovered: health.Recovered,
 	})
-	p.dispatcher = receiver.NewDispatcher(receiver.DispatcherOptions{Sink: st, Wake: p.delivery.Wake, Logger: p.log, Registerer: reg})
-	p.inbox = receiver.Inbox{Recorder: rec, Route: p.dispatcher.Add}
+	episodes := receiver.NewEpisodes()
+	p.dispatcher = receiver.NewDispatcher(receiver.DispatcherOptions{Ledger: st, Episodes: episodes, Peer: peer,
+		Wake: p.delivery.Wake, Logger: p.log, Registerer: reg})
+	p.inbox = receiver.Inbox{Episodes: episodes, Recorder: rec, Route: p.dispatcher.Add}
 	health.Inbox = p.inbox
 	p.ingest = receiver.NewIngest(receiver.IngestOptions{Inbox: p.inbox, Logger: p.log, Registerer: reg})
 	p.ingest.Configure(false, nil, 0)
@@ -58,12 +60,14 @@ func newReceiverParts(st *store.Store, rec *receiver.Recorder, reg prometheus.Re
 type outboxCollector struct{ st *store.Store }
 
 var (
+	ledgerPendingDesc = prometheus.NewDesc("gatewarden_notifications_pending", "State changes of alerts claimed for a channel and waiting for an outcome.", nil, nil)
 	outboxPendingDesc = prometheus.NewDesc("gatewarden_outbox_pending", "Notifications in the outbox waiting to be sent.", nil, nil)
 	outboxFailedDesc  = prometheus.NewDesc("gatewarden_outbox_failed", "Notifications in the outbox given up on.", nil, nil)
 	outboxOldestDesc  = prometheus.NewDesc("gatewarden_outbox_oldest_pending_timestamp_seconds", "When the oldest waiting notification was enqueued; 0 when none waits.", nil, nil)
 )
 
 func (outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- ledgerPendingDesc
 	ch <- outboxPendingDesc
 	ch <- outboxFailedDesc
 	ch <- outboxOldestDesc
@@ -83,6 +87,27 @@ func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(pending))
 	ch <- prometheus.MustNewConstMetric(outboxFailedDesc, prometheus.GaugeValue, float64(failed))
 	ch <- prometheus.MustNewConstMetric(outboxOldestDesc, prometheus.GaugeValue, ts)
+	if n, err := c.st.PendingNotifications(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(ledgerPendingDesc, prometheus.GaugeValue, float64(n))
+	}
+}
+
+// pruneLedger deletes decided claims past store.LedgerRetention, hourly.
+func pruneLedger(ctx context.Context, st *store.Store, logger *slog.Logger) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if n, err := st.PruneLedger(ctx, time.Now().Add(-store.LedgerRetention)); err != nil && ctx.Err() == nil {
+			logger.Warn("pruning the notification ledger failed", "err", err)
+		} else if n > 0 {
+			logger.Debug("pruned the notification ledger", "claims", n)
+		}
+	}
 }
 
 func (p *receiverParts) register(mux *http.ServeMux) {
@@ -99,7 +124,7 @@ func (p *receiverParts) apply(cfg *config.Config) error {
 		p.dispatcher.ApplyPlan(nil)
 		return nil
 	}
-	tree, err := route.New(rc.Route, time.Duration(rc.Cooldown))
+	tree, err := route.New(rc.Route, rc.CooldownOrDefault())
 	if err != nil {
 		return err
 	}

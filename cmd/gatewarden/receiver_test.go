@@ -81,7 +81,7 @@ receiver:
 			} `json:"items"`
 		}
 		d.getJSON("/admin/alert-history?status=suppressed", &page)
-		return len(page.Items) > 0 && strings.Contains(page.Items[0].Error, "cooldown: ops|error_spike|master=m9")
+		return len(page.Items) > 0 && strings.HasPrefix(page.Items[0].Error, `cooldown: repeats Flapping{master="m9", severity="warning", type="error_spike"} notified at `)
 	})
 	var sent struct {
 		Total int `json:"total"`

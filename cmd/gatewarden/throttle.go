@@ -65,12 +65,12 @@ func (s sampler) PluginInstances(ctx context.Context) (map[throttle.Plugin]int, 
 // notices hands the throttle's alerts to the receiver, as any other alert.
 type notices struct{ inbox receiver.Inbox }
 
-func (n notices) Notify(_ context.Context, ns []throttle.Notice) error {
+func (n notices) Notify(ctx context.Context, ns []throttle.Notice) error {
 	as := make([]receiver.Alert, len(ns))
 	for i, x := range ns {
 		as[i] = receiver.Alert{Labels: x.Labels, Annotations: x.Annotations, StartsAt: x.StartsAt, EndsAt: x.EndsAt, GeneratorURL: x.GeneratorURL}
 	}
-	return n.inbox.Take(as, true)
+	return n.inbox.Take(ctx, as, true)
 }
 
 // newThrottle builds the controller when the config has a throttle section;

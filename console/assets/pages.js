@@ -172,37 +172,49 @@
       const chanCell = (id) => (id ? `${esc(chanName.get(id) || "channel")} <span class="mono">#${id}</span>` : "—");
       setHTML($("#backlog"), cards([["pending", pending.pending, "outbox-pending"], ["sending", pending.sending],
         ["failed", pending.failed, "outbox-failed"], ["oldest pending", pending.oldest_pending_at ? ago(pending.oldest_pending_at) : "—"]]));
-      setHTML($("#per-channel"), table(["Alert", "Channel", "Last", "Sent", "Failed", "Suppressed", "Attempts", "Last error"],
-        perChannel(hist.items).map((g) => `<tr><td>${alertCell(g.alert_id, g.group)}</td><td>${chanCell(g.channel_id)}</td>` +
-          `<td>${badge(g.last.status)} ${when(g.last.triggered_at)}</td><td>${g.sent}</td><td>${g.failed}</td><td>${g.suppressed}</td>` +
-          `<td>${g.attempts}</td><td class="error">${esc(g.error)}</td></tr>`), "No notifications yet."));
-      const outboxGroup = new Map(hist.items.map((h) => [h.payload && h.payload.outbox_id, group(h)]));
       const queued = [...failed.items, ...pending.items].sort((a, b) => b.id - a.id);
+      setHTML($("#per-channel"), table(["Alert", "Channel", "Last", "Sent", "Failed", "Suppressed", "Attempts", "Last error"],
+        perChannel(hist.items, pending.items).map((g) => `<tr><td>${alertCell(g.alert_id, g.group)}</td><td>${chanCell(g.channel_id)}</td>` +
+          `<td>${g.retrying ? badge("pending", "retrying") : badge(g.last.status)} ${when(g.last.triggered_at)}</td><td>${g.sent}</td><td>${g.failed}</td>` +
+          `<td>${g.suppressed}</td><td>${g.attempts}</td><td class="error">${esc(g.error)}</td></tr>`), "No notifications yet."));
       setHTML($("#outbox"), table(["Item", "Alert", "Channel", "State", "Attempts", "Next attempt", "Last error"],
-        queued.map((o) => `<tr><td class="mono">#${o.id}</td><td>${alertCell(o.alert_id, outboxGroup.get(o.id))}</td><td>${chanCell(o.channel_id)}</td>` +
+        queued.map((o) => `<tr><td class="mono">#${o.id}</td><td>${alertCell(o.alert_id, groupOf(o.group_key))}</td><td>${chanCell(o.channel_id)}</td>` +
           `<td>${badge(o.state)}</td><td>${o.attempts}</td><td>${o.state === "pending" ? when(o.next_attempt_at) : "—"}</td>` +
           `<td class="error">${esc(o.last_error)}</td></tr>`), "The outbox is empty: everything was delivered."));
-      setHTML($("#history"), table(["When", "Alert", "Channel", "Status", "Attempt", "Error"],
-        hist.items.map((h) => `<tr><td>${when(h.triggered_at)}</td><td>${alertCell(h.alert_id, group(h))}</td><td>${chanCell(h.channel_id)}</td>` +
+      // One entry per state change (fired, resolved) of an alert and channel.
+      setHTML($("#history"), table(["When", "Alert", "Change", "Channel", "Status", "Attempt", "Error"],
+        hist.items.map((h) => `<tr><td>${when(h.triggered_at)}</td><td>${alertCell(h.alert_id, group(h))}</td>` +
+          `<td>${esc(h.transition || "—")}</td><td>${chanCell(h.channel_id)}</td>` +
           `<td>${badge(h.status)}</td><td>${h.attempt}</td><td class="error">${esc(h.error)}</td></tr>`), "No deliveries match."));
     },
   };
 
   // group is the route group a history entry notified, without the route's
   // own matchers in front.
-  const group = (h) => ((h.payload && h.payload.groupKey) || "").replace(/^\{[^}]*\}:/, "");
+  const groupOf = (key) => (key || "").replace(/^\{[^}]*\}:/, "");
+  const group = (h) => groupOf(h.payload && h.payload.groupKey);
 
   // perChannel folds the history (newest first) into one row per alert and
-  // channel.
-  function perChannel(items) {
+  // channel, and the notifications still being retried into one per group
+  // and channel: the history has a state change's outcome only.
+  function perChannel(items, retrying) {
     const groups = new Map();
-    for (const h of items) {
-      const key = (h.alert_id || group(h)) + "/" + h.channel_id;
+    const row = (key, init) => {
       let g = groups.get(key);
       if (!g) {
-        g = { alert_id: h.alert_id, group: group(h), channel_id: h.channel_id, last: h, sent: 0, failed: 0, suppressed: 0, attempts: 0, error: "" };
+        g = { sent: 0, failed: 0, suppressed: 0, attempts: 0, error: "", ...init };
         groups.set(key, g);
       }
+      return g;
+    };
+    for (const o of retrying) {
+      const g = row(groupOf(o.group_key) + "/" + o.channel_id,
+        { group: groupOf(o.group_key), channel_id: o.channel_id, last: { triggered_at: o.updated_at }, retrying: true });
+      g.attempts = Math.max(g.attempts, o.attempts);
+      if (!g.error && o.last_error) g.error = o.last_error;
+    }
+    for (const h of items) {
+      const g = row((h.alert_id || group(h)) + "/" + h.channel_id, { alert_id: h.alert_id, group: group(h), channel_id: h.channel_id, last: h });
       g[h.status] = (g[h.status] || 0) + 1;
       g.attempts = Math.max(g.attempts, h.attempt || 0);
       if (!g.error && h.error) g.error = h.error;

@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,13 +23,6 @@ const (
 	statusFailed     = "failed"
 	statusSuppressed = "suppressed"
 )
-
-type builtNotifier struct {
-	updated time.Time
-	typ     string
-	cfg     json.RawMessage
-	n       message.Notifier
-}
 
 // deliver takes one claimed item to an outcome: sent, suppressed, a retry
 // scheduled, given up, or given back unsent.
@@ -94,7 +86,7 @@ func (w *Worker) deliver(ctx context.Context, it store.OutboxItem, heldSince tim
 		return
 	}
 
-	n, err := w.notifier(ch)
+	n, err := w.o.Builder.Notifier(ch.Type, ch.Config)
 	if err != nil {
 		// Retried, not given up: the config can be fixed without touching
 		// the items, which should then go out. MaxAge bounds the wait.
@@ -107,6 +99,7 @@ func (w *Worker) deliver(ctx context.Context, it store.OutboxItem, heldSince tim
 	// and would be sent again; AttemptTimeout bounds the shutdown instead.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.o.AttemptTimeout)
 	start := time.Now()
+	m.ID = it.ID
 	retry, err := n.Notify(actx, &m)
 	cancel()
 	w.m.attempt.WithLabelValues(ch.Name).Observe(time.Since(start).Seconds())
@@ -151,24 +144,6 @@ func (w *Worker) laneBusy(ctx context.Context, it store.OutboxItem, ch store.Cha
 	w.giveBack(ctx, it, w.o.Now().Add(w.o.AttemptTimeout))
 }
 
-// notifier returns the channel's integration, built again when the
-// channel changed; a failed build is not kept, so a url_file that appears
-// later is picked up.
-func (w *Worker) notifier(ch store.Channel) (message.Notifier, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if b, ok := w.built[ch.ID]; ok && b.updated.Equal(ch.UpdatedAt) && b.typ == ch.Type && bytes.Equal(b.cfg, ch.Config) {
-		return b.n, nil
-	}
-	n, err := w.o.Builder.Notifier(ch.Type, ch.Config)
-	if err != nil {
-		delete(w.built, ch.ID)
-		return nil, err
-	}
-	w.built[ch.ID] = builtNotifier{updated: ch.UpdatedAt, typ: ch.Type, cfg: bytes.Clone(ch.Config), n: n}
-	return n, nil
-}
-
 // outcomeCtx is for recording an outcome: a send that happened must be
 // recorded even when shutdown has begun.
 func (w *Worker) outcomeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -181,28 +156,23 @@ func (w *Worker) finishSent(ctx context.Context, it store.OutboxItem, ch store.C
 	w.m.latency.WithLabelValues(ch.Name).Observe(max(now.Sub(it.CreatedAt), 0).Seconds())
 	octx, cancel := w.outcomeCtx(ctx)
 	defer cancel()
-	// Marked before the history is written, so a reader of the history
-	// finds the item already in its final state.
+	// The item, its claims and their history entries in one transaction.
 	if err := w.o.Store.MarkSent(octx, it.ID); err != nil {
 		// Sent but not marked: the item will be sent again once requeued
-		// (at-least-once). The history still records the send, which did
-		// happen.
+		// (at-least-once), and recorded then.
 		w.log.Warn("notification sent but not marked sent; it may be sent again",
 			"outbox_id", it.ID, "channel", ch.Name, "err", err)
 	}
-	w.addHistory(octx, it, ch.ID, store.HistorySent, "", now)
 	w.log.Debug("notification sent", "outbox_id", it.ID, "channel", ch.Name, "attempt", it.Attempts)
 }
 
 func (w *Worker) finishSuppressed(ctx context.Context, it store.OutboxItem, ch store.Channel, reason string) {
-	now := w.o.Now()
 	w.m.notifications.WithLabelValues(ch.Name, statusSuppressed).Inc()
 	octx, cancel := w.outcomeCtx(ctx)
 	defer cancel()
-	if err := w.o.Store.MarkSent(octx, it.ID); err != nil {
+	if err := w.o.Store.MarkSuppressed(octx, it.ID, reason); err != nil {
 		w.log.Warn("marking a suppressed notification done failed", "outbox_id", it.ID, "err", err)
 	}
-	w.addHistory(octx, it, ch.ID, store.HistorySuppressed, reason, now)
 }
 
 // finishFailed records a failed attempt: a retry at the backoff time when
@@ -227,13 +197,11 @@ func (w *Worker) finishFailed(ctx context.Context, it store.OutboxItem, ch store
 	w.m.notifications.WithLabelValues(name, status).Inc()
 	octx, cancel := w.outcomeCtx(ctx)
 	defer cancel()
+	// A retry leaves the claims pending with the error on the item; giving
+	// up fails them, each with its history entry.
 	if merr := w.o.Store.MarkFailed(octx, it.ID, msg, next); merr != nil && !errors.Is(merr, store.ErrNotFound) {
 		w.log.Warn("recording a failed notification failed", "outbox_id", it.ID, "err", merr)
 	}
-	if ch.Name == "" {
-		ch.ID = 0 // deleted: the history's channel_id must not point at nothing
-	}
-	w.addHistory(octx, it, ch.ID, store.HistoryFailed, msg, now)
 	if status == statusFailed {
 		w.log.Warn("notification failed", "outbox_id", it.ID, "channel", name, "attempt", it.Attempts, "err", msg)
 	} else {
@@ -250,35 +218,6 @@ func (w *Worker) giveBack(ctx context.Context, it store.OutboxItem, next time.Ti
 	if err := w.o.Store.MarkFailed(octx, it.ID, it.LastError, next); err != nil && !errors.Is(err, store.ErrNotFound) {
 		w.log.Warn("giving back an unsent notification failed", "outbox_id", it.ID, "err", err)
 	}
-}
-
-// addHistory writes one history entry. Its payload is a summary: the full
-// message stays in the outbox row, and channel secrets are never in either.
-func (w *Worker) addHistory(ctx context.Context, it store.OutboxItem, channelID int64, status, errMsg string, at time.Time) {
-	_, err := w.o.Store.AddHistory(ctx, store.HistoryEntry{
-		AlertID: it.AlertID, ChannelID: channelID, TriggeredAt: at, Payload: summary(it),
-		Status: status, Error: errMsg, Attempt: it.Attempts,
-	})
-	if err != nil {
-		w.log.Warn("writing delivery history failed", "outbox_id", it.ID, "status", status, "err", err)
-	}
-}
-
-// summary names what was sent without repeating it.
-func summary(it store.OutboxItem) json.RawMessage {
-	var m struct {
-		GroupKey string `json:"groupKey"`
-		Status   string `json:"status"`
-		Kind     string `json:"kind"`
-		Alerts   []struct {
-			Status string `json:"status"`
-		} `json:"alerts"`
-	}
-	_ = json.Unmarshal(it.Payload, &m) // a bad payload still gets its outbox id
-	b, _ := json.Marshal(map[string]any{
-		"outbox_id": it.ID, "groupKey": m.GroupKey, "status": m.Status, "kind": m.Kind, "alerts": len(m.Alerts),
-	})
-	return b
 }
 
 func (w *Worker) channelName(ch store.Channel) string {

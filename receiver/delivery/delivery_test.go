@@ -108,7 +108,10 @@ func TestRetriesWithGrowingBackoffThenDeliversOnce(t *testing.T) {
 
 	var waits []time.Duration
 	for attempt := 1; attempt <= 3; attempt++ {
-		eventually(t, "failed attempt", func() bool { return len(history(t, st, ch.ID)) == attempt })
+		eventually(t, "failed attempt", settled(t, st, it.ID, attempt))
+		if hs := history(t, st, ch.ID); len(hs) != 0 {
+			t.Fatalf("a retried attempt in the history: %+v", hs)
+		}
 		got := item(t, st, it.ID)
 		if got.State != store.OutboxPending || got.Attempts != attempt || !strings.Contains(got.LastError, "500") {
 			t.Fatalf("after attempt %d: %+v", attempt, got)
@@ -121,16 +124,9 @@ func TestRetriesWithGrowingBackoffThenDeliversOnce(t *testing.T) {
 	if want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}; !equalDurations(waits, want) {
 		t.Errorf("backoff %v, want %v", waits, want)
 	}
-	eventually(t, "delivery", func() bool { return len(history(t, st, ch.ID)) == 4 })
-	hs := history(t, st, ch.ID)
-	for i, h := range hs {
-		want := store.HistoryFailed
-		if i == 3 {
-			want = store.HistorySent
-		}
-		if h.Status != want || h.Attempt != i+1 {
-			t.Errorf("history[%d] = %s attempt %d, want %s attempt %d", i, h.Status, h.Attempt, want, i+1)
-		}
+	eventually(t, "delivery", func() bool { return len(history(t, st, ch.ID)) == 1 })
+	if h := history(t, st, ch.ID)[0]; h.Status != store.HistorySent || h.Attempt != 4 {
+		t.Errorf("history %s attempt %d, want the outcome alone: sent attempt 4", h.Status, h.Attempt)
 	}
 	if reqs, delivered := sk.count("g"); reqs != 4 || delivered != 1 {
 		t.Errorf("sink: %d requests, %d delivered; want 4 and 1", reqs, delivered)
@@ -163,7 +159,7 @@ func TestDefaultJitterStaysUnderTheCeiling(t *testing.T) {
 	clk := newClock()
 	w, _ := start(t, delivery.Options{Store: st, Now: clk.Now, PollInterval: time.Hour, BackoffBase: 10 * time.Second})
 	for attempt := 1; attempt <= 4; attempt++ {
-		eventually(t, "failed attempt", func() bool { return len(history(t, st, ch.ID)) == attempt })
+		eventually(t, "failed attempt", settled(t, st, it.ID, attempt))
 		got := item(t, st, it.ID)
 		ceiling := 10 * time.Second << (attempt - 1)
 		if wait := got.NextAttemptAt.Sub(clk.Now()); wait < 0 || wait > ceiling {
@@ -207,7 +203,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	it := enqueue(t, st, ch, "g")
 	clk := newClock()
 	w, _ := start(t, delivery.Options{Store: st, Now: clk.Now, Jitter: noJitter, PollInterval: time.Hour})
-	eventually(t, "first attempt", func() bool { return len(history(t, st, ch.ID)) == 1 })
+	eventually(t, "first attempt", settled(t, st, it.ID, 1))
 	got := item(t, st, it.ID)
 	if wait := got.NextAttemptAt.Sub(clk.Now()); wait != 120*time.Second {
 		t.Fatalf("next attempt in %v, want the 120s Retry-After (backoff alone: 1s)", wait)
@@ -224,19 +220,19 @@ func TestGivesUpAfterMaxAge(t *testing.T) {
 	it := enqueue(t, st, ch, "g")
 	clk := newClock()
 	w, _ := start(t, delivery.Options{Store: st, Now: clk.Now, Jitter: noJitter, PollInterval: time.Hour, MaxAge: time.Hour})
-	eventually(t, "first attempt", func() bool { return len(history(t, st, ch.ID)) == 1 })
+	eventually(t, "first attempt", settled(t, st, it.ID, 1))
 	if got := item(t, st, it.ID); got.State != store.OutboxPending {
 		t.Fatalf("young item not retried: %+v", got)
 	}
 	clk.Advance(2 * time.Hour)
 	w.Wake()
-	eventually(t, "second attempt", func() bool { return len(history(t, st, ch.ID)) == 2 })
+	eventually(t, "second attempt", settled(t, st, it.ID, 2))
 	got := item(t, st, it.ID)
 	if got.State != store.OutboxFailed || !strings.Contains(got.LastError, "gave up after 2 attempts over 2h") {
 		t.Fatalf("item %+v, want given up", got)
 	}
-	if h := history(t, st, ch.ID)[1]; h.Status != store.HistoryFailed || !strings.HasPrefix(h.Error, "gave up after 2 attempts") {
-		t.Errorf("history %+v", h)
+	if hs := history(t, st, ch.ID); len(hs) != 1 || hs[0].Status != store.HistoryFailed || !strings.HasPrefix(hs[0].Error, "gave up after 2 attempts") {
+		t.Errorf("history %+v, want one entry: failed, given up", hs)
 	}
 }
 
@@ -293,7 +289,7 @@ func TestFailingChannelRaisesAndResolves(t *testing.T) {
 	})
 	snapshot := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), events...) }
 	for attempt := 1; attempt <= 4; attempt++ {
-		eventually(t, "failed attempt", func() bool { return len(history(t, st, ch.ID)) == attempt })
+		eventually(t, "failed attempt", settled(t, st, it.ID, attempt))
 		want := 0
 		if attempt >= 3 {
 			want = 1

@@ -136,11 +136,21 @@ func enqueue(t testing.TB, st *store.Store, ch store.Channel, gk string) store.O
 	if err != nil {
 		t.Fatal(err)
 	}
-	it, created, err := st.Enqueue(context.Background(), store.OutboxItem{
-		Fingerprint: "fp-" + gk, ChannelID: ch.ID, Payload: payload, IdempotencyKey: fmt.Sprintf("%d/%s", ch.ID, gk),
+	// Claimed as the dispatcher claims a state change, so the outcome is
+	// recorded in the history.
+	var it store.OutboxItem
+	err = st.InLedger(context.Background(), now, func(tx *store.LedgerTx) error {
+		made, err := tx.Claim([]store.Notification{{Fingerprint: "fp-" + gk, Episode: now, Transition: store.TransitionFiring,
+			ChannelID: ch.ID, Receiver: ch.Name, GroupKey: gk}})
+		if err != nil || len(made) != 1 {
+			return fmt.Errorf("claim: %v (%d made)", err, len(made))
+		}
+		it, err = tx.Enqueue(store.OutboxItem{Fingerprint: "fp-" + gk, ChannelID: ch.ID, Payload: payload, GroupKey: gk,
+			IdempotencyKey: fmt.Sprintf("%d/%s", ch.ID, gk)}, []int64{made[0].ID})
+		return err
 	})
-	if err != nil || !created {
-		t.Fatalf("enqueue %s: created=%v err=%v", gk, created, err)
+	if err != nil {
+		t.Fatalf("enqueue %s: %v", gk, err)
 	}
 	return it
 }
@@ -195,6 +205,16 @@ func history(t testing.TB, st *store.Store, channelID int64) []store.HistoryEntr
 	}
 	slices.SortFunc(hs, func(a, b store.HistoryEntry) int { return int(a.ID - b.ID) })
 	return hs
+}
+
+// settled: item id's attempt n has an outcome on the item (a retry
+// scheduled, or final). Attempts before the last are the item's alone:
+// the history records the outcome.
+func settled(t testing.TB, st *store.Store, id int64, n int) func() bool {
+	return func() bool {
+		it := item(t, st, id)
+		return it.Attempts == n && it.State != store.OutboxSending
+	}
 }
 
 func item(t testing.TB, st *store.Store, id int64) store.OutboxItem {

@@ -52,16 +52,17 @@ import (
 type Store interface {
 	ClaimDue(ctx context.Context, now time.Time, limit int) ([]store.OutboxItem, error)
 	MarkSent(ctx context.Context, id int64) error
+	MarkSuppressed(ctx context.Context, id int64, reason string) error
 	MarkFailed(ctx context.Context, id int64, lastErr string, next time.Time) error
 	RequeueStale(ctx context.Context, olderThan time.Time) (int64, error)
-	AddHistory(ctx context.Context, h store.HistoryEntry) (int64, error)
 	GetChannel(ctx context.Context, id int64) (store.Channel, error)
 }
 
 var _ Store = (*store.Store)(nil)
 
 // Builder makes a channel's integration from its type and JSON config;
-// *receiver.Integrations is one.
+// *receiver.Integrations is one. It is asked at every attempt, so a
+// reload or an edit counts from the next one; it keeps what it built.
 type Builder interface {
 	Notifier(typ string, cfg json.RawMessage) (message.Notifier, error)
 }
@@ -197,7 +198,6 @@ type Worker struct {
 
 	mu       sync.Mutex
 	lanes    map[int64]*lane
-	built    map[int64]builtNotifier
 	names    map[int64]string // last known name, for metrics of a deleted channel
 	healthMu sync.Mutex       // serialises health changes and their callbacks
 	health   map[int64]*channelHealth
@@ -213,7 +213,7 @@ func New(o Options) *Worker {
 	return &Worker{
 		o: o, log: o.Logger, m: newMetrics(o.Registerer),
 		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1),
-		lanes: map[int64]*lane{}, built: map[int64]builtNotifier{},
+		lanes: map[int64]*lane{},
 		names: map[int64]string{}, health: map[int64]*channelHealth{},
 	}
 }

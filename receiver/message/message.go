@@ -41,6 +41,10 @@ type Message struct {
 	// AckURL links to the alert in gatewarden where an operator can
 	// acknowledge it; empty when gatewarden has no external URL.
 	AckURL string `json:"ackURL,omitempty"`
+	// ID is the outbox item carrying the message, set when it is sent: the
+	// same ID twice is the one repeat a crash allows (at-least-once), so a
+	// receiver can drop it. Not part of the stored payload.
+	ID int64 `json:"-"`
 }
 
 // IsResolved reports whether every alert of the message has resolved.

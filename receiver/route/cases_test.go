@@ -239,7 +239,7 @@ func loadGatewarden(t testing.TB, tree string) (*Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg.Receiver.Route, time.Duration(cfg.Receiver.Cooldown))
+	return New(cfg.Receiver.Route, cfg.Receiver.CooldownOrDefault())
 }
 
 func indent(s string) string {

@@ -15,6 +15,9 @@ import (
 const (
 	HeaderTimestamp = "X-Gatewarden-Timestamp" // unix seconds, decimal
 	HeaderSignature = "X-Gatewarden-Signature" // lowercase hex HMAC-SHA256
+	// HeaderNotification is the outbox item's id: the same id twice is the
+	// one repeat a crash allows, which a receiver can drop.
+	HeaderNotification = "X-Gatewarden-Notification"
 )
 
 // DefaultMaxSkew is the clock skew Verify allows when given none.

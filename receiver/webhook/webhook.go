@@ -110,7 +110,7 @@ func (n *Notifier) Notify(ctx context.Context, m *message.Message) (bool, error)
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
-	req, err := n.request(ctx, u, body, secret)
+	req, err := n.request(ctx, u, body, secret, m.ID)
 	if err != nil {
 		return false, err
 	}
@@ -187,7 +187,7 @@ func readSecretFile(path, field string) (string, bool, error) {
 	return s, false, nil
 }
 
-func (n *Notifier) request(ctx context.Context, u *url.URL, body []byte, secret string) (*http.Request, error) {
+func (n *Notifier) request(ctx context.Context, u *url.URL, body []byte, secret string, id int64) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		// The error would quote the URL; it parsed once, so this is rare.
@@ -198,6 +198,9 @@ func (n *Notifier) request(ctx context.Context, u *url.URL, body []byte, secret 
 		req.Header.Set(k, string(v))
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if id != 0 {
+		req.Header.Set(HeaderNotification, strconv.FormatInt(id, 10))
+	}
 	if secret != "" {
 		ts := strconv.FormatInt(n.now().Unix(), 10)
 		req.Header.Set(HeaderTimestamp, ts)
