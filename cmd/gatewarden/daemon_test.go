@@ -137,6 +137,30 @@ func (d *daemon) scalar(expr string) float64 {
 	return float64(vec[0].Value)
 }
 
+// metricSum adds up every series of a metric family on /metrics.
+func (d *daemon) metricSum(name string) float64 {
+	d.t.Helper()
+	resp, err := http.Get(d.url + "/metrics")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body := new(bytes.Buffer)
+	_, _ = body.ReadFrom(resp.Body)
+	sum := 0.0
+	for _, line := range strings.Split(body.String(), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		sum += f
+	}
+	return sum
+}
+
 // metric reads one unlabelled series from the daemon's own /metrics.
 func (d *daemon) metric(name string) float64 {
 	d.t.Helper()
