@@ -10,7 +10,7 @@ LDFLAGS  := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PKG
             -X $(PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 COMMANDS := gatewarden gatewardenctl gatewaysim gwbench
 
-.PHONY: all build test test-deps lint demo bench bench-full bench-micro clean mixin
+.PHONY: all build test test-deps lint demo bench bench-full bench-micro clean mixin soak
 
 all: build
 
@@ -80,6 +80,12 @@ bench-full: build
 
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
+
+# soak plays random histories against the real binary for SOAK_DURATION
+# (docs/receiver.md, "Proving it") and prints histories/s and violations.
+SOAK_DURATION ?= 30m
+soak:
+	GATEWARDEN_LEDGER_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -timeout 0 -run TestLedgerModel -v ./receiver/ledgertest
 
 clean:
 	rm -rf $(BIN) data

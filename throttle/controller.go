@@ -40,6 +40,7 @@ type Controller struct {
 	eps       map[Instance]*episode // anomalies not (or no longer) throttled
 	fails     map[Instance]int      // consecutive failed attempts
 	open      map[openKey]Notice    // firing notices, to resolve
+	openSent  time.Time             // when the open-ended ones were last re-sent
 	occupied  int                   // recs plus dry runs: the blast radius
 	perPlugin map[Plugin]int
 	plugins   map[Plugin]int // instances per plugin, from the Sampler
@@ -322,12 +323,46 @@ func (c *Controller) raise(n Notice) []Notice {
 		status = dryRunStatus
 	}
 	k := openKey{status, instanceOf(n.Labels)}
-	out := []Notice{n}
+	out := []Notice{valid(n, c.o.Clock.Now())}
 	if old, ok := c.open[k]; ok && old.Labels["severity"] != n.Labels["severity"] {
 		out = append(out, resolvedNotice(old, n.StartsAt))
 	}
 	c.open[k] = n
 	return out
+}
+
+// Open-ended notices (FAILED, ALERT_ONLY: no TTL ends them) are sent
+// valid for openValidity and re-sent every openResend while open, as
+// Prometheus re-sends what fires: one that a restart forgot resolves at
+// the receiver by itself instead of firing forever.
+const (
+	openValidity = 5 * time.Minute
+	openResend   = time.Minute
+)
+
+// valid is n as sent: an open-ended notice valid for openValidity.
+func valid(n Notice, now time.Time) Notice {
+	if n.EndsAt.IsZero() {
+		n.EndsAt = now.Add(openValidity)
+	}
+	return n
+}
+
+// resendOpen re-sends the open-ended notices; the caller holds mu.
+func (c *Controller) resendOpen(now time.Time) {
+	if now.Sub(c.openSent) < openResend {
+		return
+	}
+	c.openSent = now
+	var ns []Notice
+	for _, n := range c.open {
+		if n.EndsAt.IsZero() {
+			ns = append(ns, valid(n, now))
+		}
+	}
+	if len(ns) > 0 {
+		c.q.push(false, func(ctx context.Context) { c.notify(ctx, ns) })
+	}
 }
 
 // settle resolves the open notice of status for inst, if any.

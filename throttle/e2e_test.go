@@ -156,9 +156,15 @@ func TestExemptAlertOnly(t *testing.T) {
 	if _, ok := h.simThrottle(t2p1i1); !ok {
 		t.Fatal("the other instance was not throttled")
 	}
+	// Raised once, re-sent while open (valid for openValidity each time).
 	only := h.notes.with(StatusAlertOnly, t1p1i1)
-	if len(only) != 1 || only[0].Annotations["reason"] != "exempt" || !only[0].EndsAt.IsZero() {
+	if len(only) == 0 || only[0].Annotations["reason"] != "exempt" || only[0].EndsAt.Sub(only[0].StartsAt) != openValidity {
 		t.Fatalf("ALERT_ONLY notices %+v", only)
+	}
+	for _, n := range only[1:] {
+		if !n.StartsAt.Equal(only[0].StartsAt) || !n.EndsAt.After(only[0].EndsAt) {
+			t.Fatalf("a re-send is not the same alert made valid longer: %+v", only)
+		}
 	}
 	if got := actions(h.audits(t1p1i1)); strings.Join(got, " ") != "decide:exempt" {
 		t.Fatalf("audit %v", got)
@@ -168,8 +174,9 @@ func TestExemptAlertOnly(t *testing.T) {
 	}
 	h.sim.StopScenario(0)
 	h.steps(3)
-	if only := h.notes.with(StatusAlertOnly, t1p1i1); len(only) != 2 || only[1].EndsAt.IsZero() {
-		t.Fatalf("ALERT_ONLY not resolved with the anomaly: %+v", only)
+	after := h.notes.with(StatusAlertOnly, t1p1i1)
+	if last := after[len(after)-1]; len(after) != len(only)+1 || !last.EndsAt.Before(only[len(only)-1].EndsAt) {
+		t.Fatalf("ALERT_ONLY not resolved with the anomaly: %+v", after)
 	}
 }
 

@@ -36,7 +36,8 @@ func TestGateway500Twice(t *testing.T) {
 		t.Fatalf("second attempt %+v %q", d, as[2].Error)
 	}
 	failed := h.notes.with(StatusFailed, t1p1i1)
-	if len(failed) != 2 || failed[0].Labels["severity"] != "critical" || !failed[0].EndsAt.IsZero() || failed[1].EndsAt.IsZero() ||
+	if len(failed) != 2 || failed[0].Labels["severity"] != "critical" || failed[0].EndsAt.Sub(failed[0].StartsAt) != openValidity ||
+		!failed[1].EndsAt.Before(failed[0].EndsAt) ||
 		!strings.Contains(failed[0].Annotations["summary_en"], "2 consecutive attempts failed") {
 		t.Fatalf("FAILED notices %+v", failed)
 	}

@@ -55,6 +55,7 @@ func (c *Controller) Tick(ctx context.Context) {
 	}
 	c.forgetStale(now)
 	c.promote(pol, now)
+	c.resendOpen(now)
 }
 
 // follow is one throttle's step of the state machine, under mu.

@@ -301,6 +301,7 @@ receiver:
   cooldown: ` + cooldown + `
   route:
     receiver: hooks
+    cooldown: ` + cooldown + `
     group_by: [alertname, master, step]
     group_wait: 200ms
     group_interval: 300ms
