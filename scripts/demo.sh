@@ -63,7 +63,7 @@ notifications() {
 # history counts delivery history entries by status.
 history() {
 	tr '{' '\n' | sed -n 's/.*"status":"\(sent\|failed\|suppressed\)".*/\1/p' | sort | uniq -c | sed 's/^ *//'
-	echo "suppressed: $(curl -sf "$GW/admin/alert-history?status=suppressed&limit=1" | sed -n 's/.*"error":"\([^"]*\)".*/\1/p')"
+	echo "suppressed: $(curl -sf "$GW/admin/alert-history?status=suppressed&limit=1" | sed -n 's/.*"error":"\(\([^"\\]\|\\.\)*\)".*/\1/p' | sed 's/\\"/"/g')"
 }
 
 # flap posts one state of a demo alert, as Prometheus or Alertmanager would.
