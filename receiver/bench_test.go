@@ -36,7 +36,8 @@ func alertBatch(first, size int) []byte {
 func benchIngest(b *testing.B, size int) {
 	s := openStore(b)
 	rec := NewRecorder(s, 1_000_000, nil, nil)
-	d := NewDispatcher(DispatcherOptions{Ledger: s})
+	episodes := NewEpisodes()
+	d := NewDispatcher(DispatcherOptions{Ledger: s, Episodes: episodes})
 	d.plan = &Plan{Router: oneRoute{Timing{GroupWait: time.Hour, GroupInterval: time.Hour, RepeatInterval: time.Hour}},
 		Targets: func(string) []Target { return nil }}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -44,7 +45,7 @@ func benchIngest(b *testing.B, size int) {
 	wg.Go(func() { _ = rec.Run(ctx) })
 	wg.Go(func() { _ = d.Run(ctx) })
 	defer func() { cancel(); wg.Wait() }()
-	in := NewIngest(IngestOptions{Inbox: Inbox{Recorder: rec, Route: d.Add}})
+	in := NewIngest(IngestOptions{Inbox: Inbox{Episodes: episodes, Recorder: rec, Route: d.Add}})
 	mux := http.NewServeMux()
 	in.Register(mux)
 	srv := httptest.NewServer(mux)

@@ -10,6 +10,8 @@ import (
 // their episodes, the recorder keeps them in the store, Route takes them
 // on to the dispatcher once they are there.
 type Inbox struct {
+	// Episodes is required: without it a sender that posts no startsAt
+	// would start a new episode, and write the alert, at every post.
 	Episodes *Episodes
 	Recorder *Recorder
 	// Route must not block for long; Dispatcher.Add in the daemon.
@@ -39,9 +41,7 @@ func (in Inbox) Take(ctx context.Context, alerts []Alert, force bool) error {
 			alerts[i].StartsAt = now
 		}
 	}
-	if in.Episodes != nil {
-		in.Episodes.Assign(alerts, now)
-	}
+	in.Episodes.Assign(alerts, now)
 	wait, err := in.Recorder.Record(alerts, force)
 	if err != nil {
 		return err

@@ -40,7 +40,7 @@ func newIngestRig(t *testing.T, allows func(*http.Request) bool) *ingestRig {
 	go func() { _ = rig.rec.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	in := NewIngest(IngestOptions{Allows: allows, MaxBodySize: 64 << 10,
-		Inbox: Inbox{Recorder: rig.rec, Route: func(as []Alert) { rig.mu.Lock(); rig.fwd = append(rig.fwd, as...); rig.mu.Unlock() }}})
+		Inbox: Inbox{Episodes: NewEpisodes(), Recorder: rig.rec, Route: func(as []Alert) { rig.mu.Lock(); rig.fwd = append(rig.fwd, as...); rig.mu.Unlock() }}})
 	mux := http.NewServeMux()
 	in.Register(mux)
 	rig.srv = httptest.NewServer(mux)
