@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gatewarden/gatewarden/access"
 	"github.com/gatewarden/gatewarden/config"
 	"github.com/gatewarden/gatewarden/store"
 )
@@ -37,9 +38,12 @@ type Channels interface {
 	Test(ctx context.Context, c store.Channel) error
 }
 
-// Options are what the API needs; Store is required.
+// Options are what the API needs; Store and Guard are required.
 type Options struct {
-	Store     *store.Store
+	Store *store.Store
+	// Guard decides who may call which route (access.Read for reads,
+	// access.Admin for writes).
+	Guard     *access.Guard
 	Overrides Reloader
 	Channels  Channels
 	Logger    *slog.Logger
@@ -140,33 +144,17 @@ func (a *API) Patterns() []string {
 	return out
 }
 
-type ctxKey struct{}
-
-// authorize checks the bearer token: 401 without a valid one, 403 for a
-// read token on a write.
+// authorize lets through what the guard allows (a read for any
+// credentials, a write for an admin token) and bounds the body.
 func (a *API) authorize(write bool, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cfg := a.cfg.Load()
-		r.Body = http.MaxBytesReader(w, r.Body, int64(cfg.MaxBodySize))
-		if cfg.Open() {
-			next.ServeHTTP(w, r)
-			return
-		}
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		role := ""
-		if ok {
-			role = cfg.Role(strings.TrimSpace(tok))
-		}
-		switch {
-		case role == "":
-			w.Header().Set("WWW-Authenticate", `Bearer realm="gatewarden"`)
-			writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
-		case write && role != config.RoleAdmin:
-			writeError(w, http.StatusForbidden, "this token may read but not change anything")
-		default:
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, role)))
-		}
-	})
+	need := access.Read
+	if write {
+		need = access.Admin
+	}
+	return a.o.Guard.Require(need, writeError, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Load().MaxBodySize))
+		next.ServeHTTP(w, r)
+	}))
 }
 
 // httpError is an error with the status code the client should see.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatewarden/gatewarden/receiver/webhook"
 	"github.com/gatewarden/gatewarden/store"
 )
 
@@ -14,7 +15,7 @@ var ChannelTypes = []string{"webhook", "email", "feishu"}
 
 // Redacted stands for a secret in a response; sent back unchanged in an
 // update it keeps the stored secret.
-const Redacted = "<secret>"
+const Redacted = webhook.Redacted
 
 // secretKey reports whether a config key holds a secret. A Feishu bot's
 // URL carries its token, and a webhook's headers carry credentials, so
@@ -33,15 +34,26 @@ func secretKey(typ, parent, key string) bool {
 }
 
 // redact replaces every secret of a channel config, at any depth, with
-// Redacted.
+// Redacted, and a webhook's URL with its origin unless it is marked
+// public.
 func redact(typ string, cfg json.RawMessage) json.RawMessage {
 	var m map[string]any
 	if json.Unmarshal(cfg, &m) != nil {
 		return json.RawMessage(`{}`)
 	}
 	walkSecrets(typ, "", m, func(parent map[string]any, key string) { parent[key] = Redacted })
+	if u, ok := webhookURL(typ, m); ok {
+		m["url"] = webhook.RedactURL(u)
+	}
 	b, _ := json.Marshal(m)
 	return b
+}
+
+// webhookURL is a webhook channel's URL unless it is marked public.
+func webhookURL(typ string, m map[string]any) (string, bool) {
+	u, ok := m["url"].(string)
+	public, _ := m["url_public"].(bool)
+	return u, ok && typ == "webhook" && u != "" && !public
 }
 
 // walkSecrets calls fn for every non-empty secret value under m, whose key
@@ -67,6 +79,9 @@ func keepSecrets(typ string, update, stored json.RawMessage) (json.RawMessage, e
 		return nil, badRequest("config must be a JSON object: %v", err)
 	}
 	_ = json.Unmarshal(stored, &s)
+	if stored, ok := webhookURL(typ, s); ok && u["url"] == webhook.RedactURL(stored) {
+		u["url"] = stored // the redacted URL sent back: unchanged
+	}
 	var restore func(u, s map[string]any)
 	restore = func(u, s map[string]any) {
 		for k, v := range u {

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/gatewarden/gatewarden/access"
 	"github.com/gatewarden/gatewarden/config"
 	"github.com/gatewarden/gatewarden/store"
 )
@@ -20,12 +21,12 @@ func (a *API) consoleRoutes() []route {
 // whoami tells a client its token's role, so a console can offer only the
 // actions that would succeed. An open API grants everything.
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) error {
-	role, _ := r.Context().Value(ctxKey{}).(string)
-	open := role == ""
+	p := access.From(r.Context())
+	open := p.Role == ""
 	if open {
-		role = config.RoleAdmin
+		p.Role = config.RoleAdmin
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"role": role, "open": open})
+	return writeJSON(w, http.StatusOK, map[string]any{"role": p.Role, "name": p.Name, "open": open})
 }
 
 var outboxStates = []string{store.OutboxPending, store.OutboxSending, store.OutboxSent, store.OutboxFailed}

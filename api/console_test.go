@@ -18,7 +18,7 @@ func TestWhoami(t *testing.T) {
 		if got := srv.expect("GET", "/admin/whoami", "", http.StatusOK, "", readToken); got["role"] != "read" {
 			t.Errorf("read token: %v", got)
 		}
-		srv.expect("GET", "/admin/whoami", "", http.StatusUnauthorized, "valid bearer token", "wrong")
+		srv.expect("GET", "/admin/whoami", "", http.StatusUnauthorized, "a valid bearer token", "wrong")
 		open := newServer(t, s, "api: {}\n")
 		if got := open.expect("GET", "/admin/whoami", "", http.StatusOK, "", ""); got["role"] != "admin" || got["open"] != true {
 			t.Errorf("open API: %v", got)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatewarden/gatewarden/access"
 	"github.com/gatewarden/gatewarden/config"
 	"github.com/gatewarden/gatewarden/internal/pgtest"
 	"github.com/gatewarden/gatewarden/internal/storetest"
@@ -71,7 +72,9 @@ func newServerWith(t testing.TB, s *store.Store, cfgYAML string, channels Channe
 		t.Fatal(err)
 	}
 	ov := overrides.New(s, nil, nil)
-	a := New(Options{Store: s, Overrides: ov, Channels: channels, Registerer: prometheus.NewRegistry()})
+	guard := access.New()
+	guard.Apply(cfg)
+	a := New(Options{Store: s, Overrides: ov, Channels: channels, Guard: guard, Registerer: prometheus.NewRegistry()})
 	if err := a.ApplyConfig(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,13 @@ import (
 	"github.com/gatewarden/gatewarden/internal/yamlfile"
 )
 
-// API roles: a read token sees everything, an admin token may also change it.
+// API roles: a read token sees everything, an ingest token may also post
+// alerts and write silences (what a Prometheus, an Alertmanager or amtool
+// does), an admin token may change everything.
 const (
-	RoleAdmin = "admin"
-	RoleRead  = "read"
+	RoleAdmin  = "admin"
+	RoleIngest = "ingest"
+	RoleRead   = "read"
 )
 
 // DefaultAPIMaxBodySize bounds an admin API request body; alerts and
@@ -39,17 +42,23 @@ type APIToken struct {
 }
 
 // Role returns the role of the token a request presented, "" if none
-// matches. Every configured token is compared in constant time so the
-// answer's timing says nothing about which prefix matched.
+// matches.
 func (c *APIConfig) Role(presented string) string {
-	role := ""
+	_, role := c.Lookup(presented)
+	return role
+}
+
+// Lookup returns the name and role of the token a request presented, ""
+// if none matches. Every configured token is compared in constant time so
+// the answer's timing says nothing about which prefix matched.
+func (c *APIConfig) Lookup(presented string) (name, role string) {
 	for i := range c.Tokens {
 		t := &c.Tokens[i]
 		if subtle.ConstantTimeCompare(t.token, []byte(presented)) == 1 && role == "" {
-			role = t.Role
+			name, role = t.Name, t.Role
 		}
 	}
-	return role
+	return name, role
 }
 
 // Open reports whether the API runs without tokens.
@@ -79,8 +88,8 @@ func (c *APIConfig) validate(path ...any) []yamlfile.PathError {
 	}
 	for i := range c.Tokens {
 		t := &c.Tokens[i]
-		if t.Role != RoleAdmin && t.Role != RoleRead {
-			add(fmt.Sprintf("role must be %s or %s, not %q", RoleAdmin, RoleRead, t.Role), "tokens", i, "role")
+		if t.Role != RoleAdmin && t.Role != RoleIngest && t.Role != RoleRead {
+			add(fmt.Sprintf("role must be %s, %s or %s, not %q", RoleAdmin, RoleIngest, RoleRead, t.Role), "tokens", i, "role")
 		}
 		if t.TokenFile == "" {
 			add("token_file is required", "tokens", i)

@@ -47,7 +47,7 @@ func TestAPIAndStorageErrors(t *testing.T) {
 		name, yml string
 		want      []string
 	}{
-		{"bad role", "api:\n  tokens:\n    - {role: root, token_file: " + empty + "}\n", []string{`f.yml:3:14: role must be admin or read, not "root"`, "f.yml:3:32: token_file " + empty + " is empty"}},
+		{"bad role", "api:\n  tokens:\n    - {role: root, token_file: " + empty + "}\n", []string{`f.yml:3:14: role must be admin, ingest or read, not "root"`, "f.yml:3:32: token_file " + empty + " is empty"}},
 		{"missing token file", "api:\n  tokens:\n    - {role: read, token_file: /nonexistent/t}\n", []string{"f.yml:3:32: token_file: open /nonexistent/t: no such file or directory"}},
 		{"no token file", "api:\n  tokens:\n    - {role: read}\n", []string{"f.yml:3:7: token_file is required"}},
 		{"not postgres", "storage:\n  database_url: mysql://user:hunter2@db/gw\n", []string{"f.yml:2:17: database_url must be a PostgreSQL URL"}},

@@ -121,6 +121,17 @@ func (a *API) routes() []route {
 	}
 }
 
+// Patterns lists the endpoints as Register mounts them ("GET /api/v1/query").
+func Patterns() []string {
+	var out []string
+	for _, rt := range (&API{}).routes() {
+		for _, m := range rt.methods {
+			out = append(out, m+" "+prefix+rt.path)
+		}
+	}
+	return out
+}
+
 // Register adds the API's endpoints to mux below /api/v1/. Requests with
 // other methods get the mux's 405 with an Allow header.
 func (a *API) Register(mux *http.ServeMux) {
@@ -289,6 +300,19 @@ type errorBody struct {
 	Status    string `json:"status"`
 	ErrorType string `json:"errorType"`
 	Error     string `json:"error"`
+}
+
+// Denial refuses a request without the credentials it needs in the API's
+// error format (Prometheus itself has no auth; the shape is its errors').
+func Denial(w http.ResponseWriter, code int, msg string) {
+	typ := "unauthorized"
+	if code == http.StatusForbidden {
+		typ = "forbidden"
+	}
+	b, _ := json.Marshal(errorBody{Status: "error", ErrorType: typ, Error: msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
 }
 
 func (a *API) respondError(w http.ResponseWriter, e *apiError) {

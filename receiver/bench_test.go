@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatewarden/gatewarden/access"
 )
 
 // benchIngest posts 10,000 distinct alerts in batches of size from 8
@@ -47,7 +49,7 @@ func benchIngest(b *testing.B, size int) {
 	defer func() { cancel(); wg.Wait() }()
 	in := NewIngest(IngestOptions{Inbox: Inbox{Episodes: episodes, Recorder: rec, Route: d.Add}})
 	mux := http.NewServeMux()
-	in.Register(mux)
+	in.Register(mux, access.New())
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

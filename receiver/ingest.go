@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
+
+	"github.com/gatewarden/gatewarden/access"
 )
 
 // ingestWait bounds how long a request waits for its alerts to be in the
@@ -45,23 +47,20 @@ type Ingest struct {
 type ingestSettings struct {
 	enabled bool
 	maxBody int64
-	// allows authenticates a request; nil lets every request in.
-	allows func(*http.Request) bool
 }
 
 // Configure applies a (re)loaded receiver section: whether ingest is on at
-// all, who may post, and the body limit.
-func (in *Ingest) Configure(enabled bool, allows func(*http.Request) bool, maxBody int64) {
+// all, and the body limit. Who may post is the access guard's.
+func (in *Ingest) Configure(enabled bool, maxBody int64) {
 	if maxBody <= 0 {
 		maxBody = 16 << 20
 	}
-	in.settings.Store(&ingestSettings{enabled: enabled, maxBody: maxBody, allows: allows})
+	in.settings.Store(&ingestSettings{enabled: enabled, maxBody: maxBody})
 }
 
 // IngestOptions configure NewIngest.
 type IngestOptions struct {
 	Inbox          Inbox
-	Allows         func(*http.Request) bool
 	MaxBodySize    int64
 	ResolveTimeout time.Duration
 	Logger         *slog.Logger
@@ -72,7 +71,7 @@ type IngestOptions struct {
 // NewIngest returns the ingest endpoints.
 func NewIngest(o IngestOptions) *Ingest {
 	in := &Ingest{inbox: o.Inbox, log: o.Logger, now: o.Now, resolveTimeout: o.ResolveTimeout}
-	in.Configure(true, o.Allows, o.MaxBodySize)
+	in.Configure(true, o.MaxBodySize)
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
@@ -101,11 +100,16 @@ func NewIngest(o IngestOptions) *Ingest {
 	return in
 }
 
-// Register adds the ingest routes.
-func (in *Ingest) Register(mux *http.ServeMux) {
-	mux.Handle("POST /api/v2/alerts", in.handle("v2", in.decodeV2))
-	mux.Handle("POST /api/v1/webhook/alertmanager", in.handle("webhook", in.decodeWebhook))
+// Register adds the ingest routes, for the ingest credentials (or an admin
+// token).
+func (in *Ingest) Register(mux *http.ServeMux, guard *access.Guard) {
+	mux.Handle("POST /api/v2/alerts", guard.Require(access.Ingest, Denial, in.handle("v2", in.decodeV2)))
+	mux.Handle("POST /api/v1/webhook/alertmanager", guard.Require(access.Ingest, Denial, in.handle("webhook", in.decodeWebhook)))
 }
+
+// Denial refuses a request to the Alertmanager-style endpoints in their
+// error format.
+func Denial(w http.ResponseWriter, code int, msg string) { ingestError(w, code, msg) }
 
 // decoder reads a body into alerts, returning the invalid ones' reasons
 // beside the valid ones.
@@ -118,11 +122,6 @@ func (in *Ingest) handle(api string, dec decoder) http.Handler {
 		set := in.settings.Load()
 		if !set.enabled {
 			ingestError(w, http.StatusNotFound, "no receiver is configured: add a receiver section to gatewarden.yml")
-			return
-		}
-		if set.allows != nil && !set.allows(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="gatewarden", Bearer realm="gatewarden"`)
-			ingestError(w, http.StatusUnauthorized, "credentials required")
 			return
 		}
 		alerts, invalid, err := dec(http.MaxBytesReader(w, r.Body, set.maxBody), in.now())

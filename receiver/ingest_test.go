@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,8 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
+	"github.com/gatewarden/gatewarden/access"
+	"github.com/gatewarden/gatewarden/config"
 	"github.com/gatewarden/gatewarden/store"
 )
 
@@ -31,7 +35,7 @@ type ingestRig struct {
 	fwd   []Alert
 }
 
-func newIngestRig(t *testing.T, allows func(*http.Request) bool) *ingestRig {
+func newIngestRig(t *testing.T, guard *access.Guard) *ingestRig {
 	t.Helper()
 	rig := &ingestRig{store: openStore(t)}
 	rig.rec = NewRecorder(rig.store, 1000, nil, nil)
@@ -39,10 +43,13 @@ func newIngestRig(t *testing.T, allows func(*http.Request) bool) *ingestRig {
 	done := make(chan struct{})
 	go func() { _ = rig.rec.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	in := NewIngest(IngestOptions{Allows: allows, MaxBodySize: 64 << 10,
+	if guard == nil {
+		guard = access.New()
+	}
+	in := NewIngest(IngestOptions{MaxBodySize: 64 << 10,
 		Inbox: Inbox{Episodes: NewEpisodes(), Recorder: rig.rec, Route: func(as []Alert) { rig.mu.Lock(); rig.fwd = append(rig.fwd, as...); rig.mu.Unlock() }}})
 	mux := http.NewServeMux()
-	in.Register(mux)
+	in.Register(mux, guard)
 	rig.srv = httptest.NewServer(mux)
 	t.Cleanup(rig.srv.Close)
 	return rig
@@ -118,7 +125,7 @@ func TestAPIv2Alerts(t *testing.T) {
 	rig.mu.Lock()
 	got := append([]Alert(nil), rig.fwd...)
 	rig.mu.Unlock()
-	if len(got) != 2 || got[0].Labels["alertname"] != "A" || got[1].Labels["alertname"] != "C" || got[0].EndsAt.Sub(got[0].StartsAt) != DefaultResolveTimeout {
+	if len(got) != 2 || got[0].Labels["alertname"] != "A" || got[1].Labels["alertname"] != "C" || got[0].EndsAt.Sub(got[0].StartsAt).Truncate(time.Microsecond) != DefaultResolveTimeout {
 		t.Fatalf("forwarded: %+v", got)
 	}
 	if code, _ := rig.post(t, "/api/v2/alerts", `[{"labels":{"alertname":"D"}}]`); code != http.StatusOK {
@@ -142,7 +149,8 @@ func TestAPIv2Alerts(t *testing.T) {
 }
 
 func TestIngestAuthAndBackpressure(t *testing.T) {
-	rig := newIngestRig(t, func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer ok" })
+	rig := newIngestRig(t, guardWith(t, "receiver:\n  auth: {bearer_token_file: ingest.token}\n  route: {receiver: r}\n  receivers: [{name: r}]\n",
+		map[string]string{"ingest.token": "ok"}))
 	if code, _ := rig.post(t, "/api/v2/alerts", `[]`); code != http.StatusUnauthorized {
 		t.Fatalf("without credentials: %d", code)
 	}
@@ -162,4 +170,23 @@ func TestIngestAuthAndBackpressure(t *testing.T) {
 		t.Fatalf("store failing: %v %v", err, resp.Status)
 	}
 	resp.Body.Close()
+}
+
+// guardWith is the access guard of a config whose files (name → content)
+// are written beside it.
+func guardWith(t *testing.T, yml string, files map[string]string) *access.Guard {
+	t.Helper()
+	dir := t.TempDir()
+	for name, v := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Load([]byte(yml), filepath.Join(dir, "gatewarden.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := access.New()
+	g.Apply(cfg)
+	return g
 }

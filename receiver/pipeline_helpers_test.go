@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/gatewarden/gatewarden/access"
 	"github.com/gatewarden/gatewarden/config"
 	"github.com/gatewarden/gatewarden/internal/pgtest"
 	"github.com/gatewarden/gatewarden/receiver"
@@ -149,11 +150,13 @@ func newPipeline(t testing.TB, st *store.Store, dir, yml string, o pipelineOpts)
 		t.Fatal(err)
 	}
 	in.ExternalURL = rc.ExternalURL
-	ingest.Configure(true, nil, int64(rc.MaxBodySize))
+	ingest.Configure(true, int64(rc.MaxBodySize))
 	p.disp.ApplyPlan(plan)
 	mux := http.NewServeMux()
-	ingest.Register(mux)
-	sil.Register(mux)
+	guard := access.New()
+	guard.Apply(cfg)
+	ingest.Register(mux, guard)
+	sil.Register(mux, guard)
 	p.srv = httptest.NewServer(mux)
 
 	ctx, cancel := context.WithCancel(context.Background())

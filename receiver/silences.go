@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
 
+	"github.com/gatewarden/gatewarden/access"
 	"github.com/gatewarden/gatewarden/store"
 )
 
@@ -21,7 +22,7 @@ type SilenceStore interface {
 	UpdateSilence(ctx context.Context, s store.Silence) (store.Silence, error)
 	GetSilence(ctx context.Context, id string) (store.Silence, error)
 	ListSilences(ctx context.Context, f store.SilenceFilter) ([]store.Silence, error)
-	ExpireSilence(ctx context.Context, id string, now time.Time) (store.Silence, error)
+	ExpireSilence(ctx context.Context, id string, now time.Time, by string) (store.Silence, error)
 }
 
 // Silences serves Alertmanager's silence API and mutes the alerts the
@@ -118,15 +119,18 @@ func (ss *Silences) Mutes(ls model.LabelSet, now time.Time) string {
 	return ""
 }
 
-// Register adds Alertmanager's API v2 silence routes.
-func (ss *Silences) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v2/silences", ss.list)
-	mux.HandleFunc("POST /api/v2/silences", ss.post)
-	mux.HandleFunc("GET /api/v2/silence/{id}", ss.get)
-	mux.HandleFunc("DELETE /api/v2/silence/{id}", ss.expire)
+// Register adds Alertmanager's API v2 silence routes: reading them for
+// any credentials, changing them for the ingest credentials or an admin
+// token (silencing is as strong as not posting an alert at all).
+func (ss *Silences) Register(mux *http.ServeMux, guard *access.Guard) {
+	mux.Handle("GET /api/v2/silences", guard.Require(access.Read, Denial, http.HandlerFunc(ss.list)))
+	mux.Handle("POST /api/v2/silences", guard.Require(access.Ingest, Denial, http.HandlerFunc(ss.post)))
+	mux.Handle("GET /api/v2/silence/{id}", guard.Require(access.Read, Denial, http.HandlerFunc(ss.get)))
+	mux.Handle("DELETE /api/v2/silence/{id}", guard.Require(access.Ingest, Denial, http.HandlerFunc(ss.expire)))
 }
 
-// gettable is Alertmanager's gettableSilence.
+// gettable is Alertmanager's gettableSilence, with who changed it last as
+// gatewarden authenticated them (changedBy).
 type gettable struct {
 	ID        string                 `json:"id"`
 	Status    map[string]string      `json:"status"`
@@ -136,11 +140,12 @@ type gettable struct {
 	StartsAt  time.Time              `json:"startsAt"`
 	EndsAt    time.Time              `json:"endsAt"`
 	Matchers  []store.SilenceMatcher `json:"matchers"`
+	ChangedBy string                 `json:"changedBy,omitempty"`
 }
 
 func (ss *Silences) gettable(s store.Silence) gettable {
 	return gettable{ID: s.ID, Status: map[string]string{"state": s.State(ss.now())}, UpdatedAt: s.UpdatedAt, Comment: s.Comment,
-		CreatedBy: s.CreatedBy, StartsAt: s.StartsAt, EndsAt: s.EndsAt, Matchers: s.Matchers}
+		CreatedBy: s.CreatedBy, StartsAt: s.StartsAt, EndsAt: s.EndsAt, Matchers: s.Matchers, ChangedBy: s.ChangedBy}
 }
 
 func (ss *Silences) list(w http.ResponseWriter, r *http.Request) {
@@ -194,7 +199,8 @@ func (ss *Silences) post(w http.ResponseWriter, r *http.Request) {
 		ingestError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
 		return
 	}
-	s := store.Silence{ID: body.ID, Comment: body.Comment, CreatedBy: body.CreatedBy, StartsAt: body.StartsAt, EndsAt: body.EndsAt, Matchers: body.Matchers}
+	s := store.Silence{ID: body.ID, Comment: body.Comment, CreatedBy: body.CreatedBy, StartsAt: body.StartsAt, EndsAt: body.EndsAt,
+		Matchers: body.Matchers, ChangedBy: access.From(r.Context()).Name}
 	if _, err := compile(s.Matchers); err != nil {
 		ingestError(w, http.StatusBadRequest, "invalid matcher: "+err.Error())
 		return
@@ -209,6 +215,7 @@ func (ss *Silences) post(w http.ResponseWriter, r *http.Request) {
 		silenceError(w, err)
 		return
 	}
+	ss.log.Info("silence saved", "id", s.ID, "by", s.ChangedBy, "created_by", s.CreatedBy)
 	ss.refreshNow(r.Context())
 	writeJSONBody(w, http.StatusOK, map[string]string{"silenceID": s.ID})
 }
@@ -223,10 +230,12 @@ func (ss *Silences) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ss *Silences) expire(w http.ResponseWriter, r *http.Request) {
-	if _, err := ss.store.ExpireSilence(r.Context(), r.PathValue("id"), ss.now()); err != nil {
+	by := access.From(r.Context()).Name
+	if _, err := ss.store.ExpireSilence(r.Context(), r.PathValue("id"), ss.now(), by); err != nil {
 		silenceError(w, err)
 		return
 	}
+	ss.log.Info("silence expired", "id", r.PathValue("id"), "by", by)
 	ss.refreshNow(r.Context())
 	w.WriteHeader(http.StatusOK)
 }

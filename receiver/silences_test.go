@@ -10,13 +10,15 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
+
+	"github.com/gatewarden/gatewarden/access"
 )
 
 func TestSilencesAPIAndMuting(t *testing.T) {
 	s := openStore(t)
 	ss := NewSilences(s, nil)
 	mux := http.NewServeMux()
-	ss.Register(mux)
+	ss.Register(mux, access.New())
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	post := func(body string) (int, map[string]any) {

@@ -200,7 +200,7 @@ func testReceiverClosed(t *testing.T, newDB backend) {
 	_, checks["update_silence"] = s.UpdateSilence(ctx, sil)
 	_, checks["get_silence"] = s.GetSilence(ctx, sil.ID)
 	_, checks["list_silences"] = s.ListSilences(ctx, SilenceFilter{})
-	_, checks["expire_silence"] = s.ExpireSilence(ctx, sil.ID, now)
+	_, checks["expire_silence"] = s.ExpireSilence(ctx, sil.ID, now, "test")
 	_, checks["prune_silences"] = s.PruneSilences(ctx, now)
 	checks["ledger"] = s.InLedger(ctx, time.Now(), func(*LedgerTx) error { return nil })
 	_, checks["open_alerts"] = s.OpenAlerts(ctx, time.Time{})

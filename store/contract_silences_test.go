@@ -59,7 +59,7 @@ func testSilenceLifecycle(t *testing.T, newDB backend) {
 	if other := newSilence(t, s, silenceBase, end); other.ID == sil.ID {
 		t.Fatal("two silences got one id")
 	} else {
-		must(s.ExpireSilence(ctx, other.ID, silenceBase.Add(-time.Hour))) // out of the way
+		must(s.ExpireSilence(ctx, other.ID, silenceBase.Add(-time.Hour), "test")) // out of the way
 	}
 
 	// State and the list's state filter agree at every boundary, including
@@ -107,23 +107,23 @@ func testSilenceLifecycle(t *testing.T, newDB backend) {
 
 	// Expiring an active silence ends it at now, once.
 	now := silenceBase.Add(10 * time.Minute)
-	exp := must(s.ExpireSilence(ctx, sil.ID, now))
+	exp := must(s.ExpireSilence(ctx, sil.ID, now, "test"))
 	if !exp.EndsAt.Equal(now) || !exp.StartsAt.Equal(silenceBase) || exp.State(now) != SilenceStateExpired {
 		t.Fatalf("expire active: %+v", exp)
 	}
 	if ids := silenceIDs(t, s, SilenceFilter{State: SilenceStateActive, Now: now}); len(ids) != 0 {
 		t.Fatalf("expired silence still listed active: %v", ids)
 	}
-	_, err = s.ExpireSilence(ctx, sil.ID, now)
+	_, err = s.ExpireSilence(ctx, sil.ID, now, "test")
 	wantErr(t, err, ErrConflict)
-	_, err = s.ExpireSilence(ctx, sil.ID, now.Add(time.Hour))
+	_, err = s.ExpireSilence(ctx, sil.ID, now.Add(time.Hour), "test")
 	wantErr(t, err, ErrConflict)
-	_, err = s.ExpireSilence(ctx, "no-such-silence", now)
+	_, err = s.ExpireSilence(ctx, "no-such-silence", now, "test")
 	wantErr(t, err, ErrNotFound)
 
 	// Expiring a pending one means it never starts.
 	p := newSilence(t, s, now.Add(time.Hour), now.Add(2*time.Hour))
-	exp = must(s.ExpireSilence(ctx, p.ID, now))
+	exp = must(s.ExpireSilence(ctx, p.ID, now, "test"))
 	if !exp.StartsAt.Equal(now) || !exp.EndsAt.Equal(now) || exp.State(now) != SilenceStateExpired {
 		t.Fatalf("expire pending: %+v", exp)
 	}
@@ -138,7 +138,7 @@ func testSilenceLifecycle(t *testing.T, newDB backend) {
 	wins := 0
 	for range 8 {
 		wg.Go(func() {
-			_, err := s.ExpireSilence(ctx, r.ID, now)
+			_, err := s.ExpireSilence(ctx, r.ID, now, "test")
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {

@@ -42,6 +42,9 @@ type Silence struct {
 	EndsAt    time.Time
 	CreatedBy string
 	Comment   string
+	// ChangedBy is who created, updated or expired it last, as
+	// authenticated; CreatedBy is the client's word.
+	ChangedBy string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -61,13 +64,13 @@ func (s Silence) State(now time.Time) string {
 	return SilenceStateExpired
 }
 
-const silenceCols = "id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at"
+const silenceCols = "id, matchers, starts_at, ends_at, created_by, comment, changed_by, created_at, updated_at"
 
 func scanSilence(sc interface{ Scan(...any) error }) (Silence, error) {
 	var s Silence
 	var matchers string
 	var starts, ends, created, updated sql.NullInt64
-	if err := sc.Scan(&s.ID, &matchers, &starts, &ends, &s.CreatedBy, &s.Comment, &created, &updated); err != nil {
+	if err := sc.Scan(&s.ID, &matchers, &starts, &ends, &s.CreatedBy, &s.Comment, &s.ChangedBy, &created, &updated); err != nil {
 		return s, err
 	}
 	s.StartsAt, s.EndsAt, s.CreatedAt, s.UpdatedAt = goTime(starts), goTime(ends), goTime(created), goTime(updated)
@@ -150,8 +153,8 @@ func (s *Store) CreateSilence(ctx context.Context, in Silence) (out Silence, err
 		return out, err
 	}
 	return scanSilence(s.w.QueryRowContext(ctx, s.d.rebind(`INSERT INTO silences (id, matchers, starts_at,
-		ends_at, created_by, comment, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+silenceCols),
-		newSilenceID(), matchers, in.StartsAt.UnixMicro(), in.EndsAt.UnixMicro(), in.CreatedBy, in.Comment,
+		ends_at, created_by, comment, changed_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+silenceCols),
+		newSilenceID(), matchers, in.StartsAt.UnixMicro(), in.EndsAt.UnixMicro(), in.CreatedBy, in.Comment, in.ChangedBy,
 		now.UnixMicro(), now.UnixMicro()))
 }
 
@@ -173,8 +176,8 @@ func (s *Store) UpdateSilence(ctx context.Context, in Silence) (out Silence, err
 		return out, err
 	}
 	return scanSilence(s.w.QueryRowContext(ctx, s.d.rebind(`UPDATE silences SET matchers = ?, starts_at = ?,
-		ends_at = ?, created_by = ?, comment = ?, updated_at = ? WHERE id = ? RETURNING `+silenceCols),
-		matchers, in.StartsAt.UnixMicro(), in.EndsAt.UnixMicro(), in.CreatedBy, in.Comment, now.UnixMicro(), in.ID))
+		ends_at = ?, created_by = ?, comment = ?, changed_by = ?, updated_at = ? WHERE id = ? RETURNING `+silenceCols),
+		matchers, in.StartsAt.UnixMicro(), in.EndsAt.UnixMicro(), in.CreatedBy, in.Comment, in.ChangedBy, now.UnixMicro(), in.ID))
 }
 
 // GetSilence returns one silence or ErrNotFound.
@@ -265,15 +268,15 @@ func sortSilences(items []Silence, now time.Time) {
 // ErrConflict (Alertmanager returns success there; the API may map the
 // conflict back to that); an unknown id is ErrNotFound. The conditional
 // UPDATE makes exactly one of two racing expiries win.
-func (s *Store) ExpireSilence(ctx context.Context, id string, now time.Time) (out Silence, err error) {
+func (s *Store) ExpireSilence(ctx context.Context, id string, now time.Time, by string) (out Silence, err error) {
 	defer s.op("expire_silence", &err)()
 	if err = s.checkOpen(); err != nil {
 		return out, err
 	}
 	t := now.UnixMicro()
 	out, err = scanSilence(s.w.QueryRowContext(ctx, s.d.rebind(`UPDATE silences SET
-		starts_at = CASE WHEN starts_at > ? THEN ? ELSE starts_at END, ends_at = ?, updated_at = ?
-		WHERE id = ? AND ends_at > ? RETURNING `+silenceCols), t, t, t, nowUTC().UnixMicro(), id, t))
+		starts_at = CASE WHEN starts_at > ? THEN ? ELSE starts_at END, ends_at = ?, changed_by = ?, updated_at = ?
+		WHERE id = ? AND ends_at > ? RETURNING `+silenceCols), t, t, t, by, nowUTC().UnixMicro(), id, t))
 	if err != sql.ErrNoRows {
 		return out, err
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,7 +81,11 @@ func startDaemon(t *testing.T, configFile, storage string, extra ...string) *dae
 	t.Helper()
 	addr := freeAddr(t)
 	d := &daemon{t: t, url: "http://" + addr, logs: &syncBuffer{}}
-	args := append([]string{"--config.file=" + configFile, "--storage.path=" + storage, "--web.listen-address=" + addr, "--log.level=debug"}, extra...)
+	args := []string{"--config.file=" + configFile, "--storage.path=" + storage, "--web.listen-address=" + addr, "--log.level=debug"}
+	if !slices.Contains(extra, "--no-web.enable-lifecycle") {
+		args = append(args, "--web.enable-lifecycle") // the tests reload over HTTP
+	}
+	args = append(args, extra...)
 	d.cmd = exec.Command(binary, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	"github.com/prometheus/prometheus/tsdb"
 
+	"github.com/gatewarden/gatewarden/access"
 	"github.com/gatewarden/gatewarden/api"
 	"github.com/gatewarden/gatewarden/collector"
 	"github.com/gatewarden/gatewarden/config"
@@ -47,6 +48,7 @@ type flags struct {
 	configFile  string
 	storagePath string
 	web         *web.FlagConfig
+	webOpts     webOptions
 	log         promslog.Config
 }
 
@@ -58,6 +60,10 @@ func parseFlags(args []string) (*flags, error) {
 	app.Flag("config.file", "gatewarden configuration file path.").Default("gatewarden.yml").StringVar(&f.configFile)
 	app.Flag("storage.path", "Base path for the local time-series store and state.").Default("data/").StringVar(&f.storagePath)
 	f.web = kingpinflag.AddFlags(app, ":9095")
+	app.Flag("web.enable-lifecycle", "Enable shutdown and reload via HTTP request (admin token when tokens are configured).").
+		Default("false").BoolVar(&f.webOpts.lifecycle)
+	app.Flag("web.enable-pprof", "Serve /debug/pprof/ without a token (otherwise it needs an admin token when tokens are configured).").
+		Default("false").BoolVar(&f.webOpts.pprof)
 	promslogflag.AddFlags(app, &f.log)
 	_, err := app.Parse(args)
 	return f, err
@@ -101,7 +107,8 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	// The listener comes first so /-/healthy and /-/ready answer while the
 	// WAL replays, which can take a while on a large store.
 	var ready atomic.Bool
-	h := newHandler(reg, &ready)
+	guard := access.New()
+	h := newHandler(reg, &ready, guard, f.webOpts)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- web.ListenAndServe(srv, f.web, logger) }()
@@ -145,7 +152,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	recorder := receiver.NewRecorder(sql, 200_000, logger.With("component", "recorder"), reg)
 	rcv := newReceiverParts(sql, recorder, peerName(f), reg, logger)
 	admin := api.New(api.Options{
-		Store: sql, Overrides: thresholds, Channels: rcv.integrations,
+		Store: sql, Overrides: thresholds, Channels: rcv.integrations, Guard: guard,
 		Logger: logger.With("component", "api"), Registerer: reg,
 	})
 
@@ -180,6 +187,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		applier{"receiver", rcv.apply},
 		applier{"throttle", applyThrottle(throttles, logger)},
 		applier{"api", admin.ApplyConfig},
+		applier{"access", func(c *config.Config) error { guard.Apply(c); return nil }},
 		applier{"storage", keepDatabase(cfg.Storage.Database(), logger)},
 	)
 	if err := reload.apply(cfg); err != nil {
@@ -195,9 +203,9 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		BuildInfo: buildInfo(),
 		Logger:    logger,
 	}).Register(api)
-	h.mux.Handle("/api/", gzipped(api))
+	h.mux.Handle("/api/", guard.Require(access.Read, promapi.Denial, gzipped(api)))
 	admin.Register(h.mux)
-	rcv.register(h.mux)
+	rcv.register(h.mux, guard)
 	console.New().Register(h.mux)
 	ready.Store(true)
 
@@ -208,6 +216,8 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 			select {
 			case sig := <-term:
 				return run.SignalError{Signal: sig}
+			case <-h.quit:
+				return run.SignalError{Signal: syscall.SIGTERM}
 			case <-stop:
 				return nil
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatewarden/gatewarden/access"
 	"github.com/gatewarden/gatewarden/config"
 	"github.com/gatewarden/gatewarden/receiver"
 	"github.com/gatewarden/gatewarden/receiver/delivery"
@@ -48,7 +49,7 @@ func newReceiverParts(st *store.Store, rec *receiver.Recorder, peer string, reg 
 	p.inbox = receiver.Inbox{Episodes: episodes, Recorder: rec, Route: p.dispatcher.Add}
 	health.Inbox = p.inbox
 	p.ingest = receiver.NewIngest(receiver.IngestOptions{Inbox: p.inbox, Logger: p.log, Registerer: reg})
-	p.ingest.Configure(false, nil, 0)
+	p.ingest.Configure(false, 0)
 	if reg != nil {
 		reg.MustRegister(outboxCollector{st})
 	}
@@ -110,9 +111,9 @@ func pruneLedger(ctx context.Context, st *store.Store, logger *slog.Logger) erro
 	}
 }
 
-func (p *receiverParts) register(mux *http.ServeMux) {
-	p.ingest.Register(mux)
-	p.silences.Register(mux)
+func (p *receiverParts) register(mux *http.ServeMux, guard *access.Guard) {
+	p.ingest.Register(mux, guard)
+	p.silences.Register(mux, guard)
 }
 
 // apply builds the plan of a (re)loaded receiver section; a failure keeps
@@ -120,7 +121,7 @@ func (p *receiverParts) register(mux *http.ServeMux) {
 func (p *receiverParts) apply(cfg *config.Config) error {
 	rc := cfg.Receiver
 	if rc == nil {
-		p.ingest.Configure(false, nil, 0)
+		p.ingest.Configure(false, 0)
 		p.dispatcher.ApplyPlan(nil)
 		return nil
 	}
@@ -134,12 +135,8 @@ func (p *receiverParts) apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	var allows func(*http.Request) bool
-	if rc.Auth != nil {
-		allows = rc.Auth.Allows
-	}
 	p.integrations.ExternalURL = rc.ExternalURL
-	p.ingest.Configure(true, allows, int64(rc.MaxBodySize))
+	p.ingest.Configure(true, int64(rc.MaxBodySize))
 	p.dispatcher.ApplyPlan(plan)
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatewarden/gatewarden/access"
 )
 
 // handler serves the endpoints every Prometheus component has, around the
@@ -19,27 +21,56 @@ type handler struct {
 	mux      *http.ServeMux
 	ready    *atomic.Bool
 	reloadCh chan chan error
+	// quit asks the daemon to stop, as SIGTERM does (POST /-/quit).
+	quit chan struct{}
 	// stopping is closed when the reload actor ends, so a late reload
 	// request is answered instead of waiting for the server to close.
 	stopping chan struct{}
 }
 
-func newHandler(reg *prometheus.Registry, ready *atomic.Bool) *handler {
-	h := &handler{mux: http.NewServeMux(), ready: ready, reloadCh: make(chan chan error), stopping: make(chan struct{})}
+// webOptions are the flags that open endpoints, as Prometheus's.
+type webOptions struct {
+	// lifecycle serves /-/reload and /-/quit (--web.enable-lifecycle);
+	// SIGHUP and SIGTERM work without it.
+	lifecycle bool
+	// pprof serves /debug/pprof/ to anyone (--web.enable-pprof); without
+	// it the profiles need an admin token.
+	pprof bool
+}
+
+func newHandler(reg *prometheus.Registry, ready *atomic.Bool, guard *access.Guard, o webOptions) *handler {
+	h := &handler{mux: http.NewServeMux(), ready: ready, reloadCh: make(chan chan error), quit: make(chan struct{}, 1),
+		stopping: make(chan struct{})}
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg}))
 	h.mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "gatewarden is Healthy.")
 	})
 	h.mux.HandleFunc("GET /-/ready", h.serveReady)
-	h.mux.HandleFunc("POST /-/reload", h.serveReload)
-	h.mux.HandleFunc("PUT /-/reload", h.serveReload)
+	lifecycle := func(f http.HandlerFunc) http.Handler {
+		if !o.lifecycle {
+			return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "Lifecycle API is not enabled.", http.StatusForbidden)
+			})
+		}
+		return guard.Require(access.Admin, access.PlainDenial, f)
+	}
+	for _, m := range []string{"POST", "PUT"} {
+		h.mux.Handle(m+" /-/reload", lifecycle(h.serveReload))
+		h.mux.Handle(m+" /-/quit", lifecycle(h.serveQuit))
+	}
 	// Profiles, as every Prometheus component serves them, for memory and
-	// CPU questions on a live process.
-	h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	h.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	h.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	h.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	h.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	// CPU questions on a live process; they show internals, so an admin's.
+	profiles := func(f http.HandlerFunc) http.Handler {
+		if o.pprof {
+			return f
+		}
+		return guard.Require(access.Admin, access.PlainDenial, f)
+	}
+	h.mux.Handle("GET /debug/pprof/", profiles(pprof.Index))
+	h.mux.Handle("GET /debug/pprof/cmdline", profiles(pprof.Cmdline))
+	h.mux.Handle("GET /debug/pprof/profile", profiles(pprof.Profile))
+	h.mux.Handle("GET /debug/pprof/symbol", profiles(pprof.Symbol))
+	h.mux.Handle("GET /debug/pprof/trace", profiles(pprof.Trace))
 	return h
 }
 
@@ -56,6 +87,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// serveQuit stops the daemon gracefully, as SIGTERM does.
+func (h *handler) serveQuit(w http.ResponseWriter, _ *http.Request) {
+	select {
+	case h.quit <- struct{}{}:
+	default: // already asked
+	}
+	fmt.Fprintln(w, "Requesting termination... Goodbye!")
 }
 
 func (h *handler) serveReady(w http.ResponseWriter, _ *http.Request) {

@@ -9,11 +9,13 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatewarden/gatewarden/access"
 )
 
 func TestReadinessGatesEverythingButProcessEndpoints(t *testing.T) {
 	var ready atomic.Bool
-	h := newHandler(prometheus.NewRegistry(), &ready)
+	h := newHandler(prometheus.NewRegistry(), &ready, access.New(), webOptions{lifecycle: true})
 	h.mux.HandleFunc("GET /api/v1/query", func(w http.ResponseWriter, _ *http.Request) {})
 	code := func(method, path string) int {
 		rec := httptest.NewRecorder()
@@ -39,7 +41,7 @@ func TestReadinessGatesEverythingButProcessEndpoints(t *testing.T) {
 func TestReloadEndpointReportsOutcome(t *testing.T) {
 	var ready atomic.Bool
 	ready.Store(true)
-	h := newHandler(prometheus.NewRegistry(), &ready)
+	h := newHandler(prometheus.NewRegistry(), &ready, access.New(), webOptions{lifecycle: true})
 	go func() {
 		(<-h.reloadCh) <- errors.New("f.yml:3:3: unknown field \"x\"")
 		(<-h.reloadCh) <- nil

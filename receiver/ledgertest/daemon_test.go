@@ -151,7 +151,8 @@ func (d *daemon) start() error {
 	l.Close()
 	d.url = "http://" + addr
 	fmt.Fprintf(d.logs, "=== start %s on %s\n", time.Now().UTC().Format("15:04:05.000"), addr)
-	d.cmd = exec.Command(d.bin, "--config.file="+d.cfg, "--storage.path="+d.storage, "--web.listen-address="+addr, "--log.level=info")
+	d.cmd = exec.Command(d.bin, "--config.file="+d.cfg, "--storage.path="+d.storage, "--web.listen-address="+addr, "--log.level=info",
+		"--web.enable-lifecycle") // reloads go over HTTP as often as by SIGHUP
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
 		d.cmd = nil

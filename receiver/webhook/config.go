@@ -34,6 +34,9 @@ type Config struct {
 	// MaxAlerts caps the alerts in one body, as Alertmanager's webhook
 	// max_alerts does; the rest are counted in truncatedAlerts. 0 is no cap.
 	MaxAlerts uint64 `yaml:"max_alerts,omitempty" json:"max_alerts,omitempty"`
+	// URLPublic lets the admin API show the URL whole; otherwise its path
+	// and query are "<secret>" (RedactURL), where providers put tokens.
+	URLPublic bool `yaml:"url_public,omitempty" json:"url_public,omitempty"`
 }
 
 // FieldError is one problem with one field. Path holds the keys from the

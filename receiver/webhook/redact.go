@@ -105,3 +105,22 @@ func (r *redactor) excerpt(b []byte, complete bool) string {
 	}
 	return r.redact(b, end, excerptLimit)
 }
+
+// RedactURL is what a response may show of a webhook URL: its scheme, host
+// and port. Many webhook providers put the credential in the path or the
+// query, so both become "<secret>" (as do user info and fragments); a URL
+// of an origin alone shows whole.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return Redacted
+	}
+	origin := u.Scheme + "://" + u.Host
+	if (u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == "" && u.User == nil {
+		return origin + u.Path
+	}
+	return origin + "/" + Redacted
+}
+
+// Redacted stands for a secret in what gatewarden shows.
+const Redacted = "<secret>"
