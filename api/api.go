@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,6 +32,12 @@ type Reloader interface {
 	Reload(ctx context.Context) error
 }
 
+// Rules says which rules are loaded, so overrides are set only for them;
+// the evaluator implements it.
+type Rules interface {
+	HasRule(name string) bool
+}
+
 // Channels validates channel configurations and sends test messages; the
 // receiver implements it with its delivery integrations.
 type Channels interface {
@@ -38,15 +45,18 @@ type Channels interface {
 	Test(ctx context.Context, c store.Channel) error
 }
 
-// Options are what the API needs; Store and Guard are required.
+// Options are what the API needs; Store is required.
 type Options struct {
 	Store *store.Store
 	// Guard decides who may call which route (access.Read for reads,
-	// access.Admin for writes).
+	// access.Admin for writes); the daemon shares one with every API. Nil
+	// makes the API's own, which ApplyConfig keeps up to date.
 	Guard     *access.Guard
 	Overrides Reloader
 	Channels  Channels
-	Logger    *slog.Logger
+	// Rules, when set, refuses overrides of a rule that is not loaded.
+	Rules  Rules
+	Logger *slog.Logger
 	// Registerer receives gatewarden_api_* metrics; nil registers none.
 	Registerer prometheus.Registerer
 }
@@ -54,6 +64,7 @@ type Options struct {
 // API serves the admin endpoints. Its auth settings follow reloads.
 type API struct {
 	o         Options
+	ownGuard  bool
 	throttles Throttles
 	cfg       atomic.Pointer[config.APIConfig]
 	reqs      *prometheus.CounterVec
@@ -65,8 +76,12 @@ func New(o Options) *API {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	own := o.Guard == nil
+	if own {
+		o.Guard = access.New()
+	}
 	a := &API{
-		o: o,
+		o: o, ownGuard: own,
 		reqs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatewarden_api_requests_total",
 			Help: "Admin API requests by route and status code.",
@@ -91,6 +106,9 @@ func (a *API) ApplyConfig(c *config.Config) error {
 		a.o.Logger.Warn("the admin API has no tokens: anyone who reaches the listener can change alerts and channels")
 	}
 	a.cfg.Store(&api)
+	if a.ownGuard {
+		a.o.Guard.Apply(c)
+	}
 	return nil
 }
 
@@ -258,7 +276,12 @@ func queryTime(r *http.Request, name string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
+	if f, err := strconv.ParseFloat(s, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// NaN, infinities and times past the year 9999 would wrap around
+		// a millisecond count into nonsense.
+		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > maxUnixSeconds {
+			return time.Time{}, badRequest("%s %q is not a time: unix seconds within ±%g", name, s, float64(maxUnixSeconds))
+		}
 		return time.UnixMilli(int64(f * 1000)).UTC(), nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -267,6 +290,10 @@ func queryTime(r *http.Request, name string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// maxUnixSeconds bounds a time given in unix seconds: the year 9999, as
+// RFC 3339 does.
+const maxUnixSeconds = 253402300799
 
 // pageParams reads limit and offset: limit default 50, at most 200.
 func pageParams(r *http.Request) (limit, offset int, err error) {

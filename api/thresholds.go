@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -170,6 +171,9 @@ func (a *API) putOverride(w http.ResponseWriter, r *http.Request) error {
 		Labels map[string]string `json:"labels"`
 		Level  string            `json:"level"`
 		Value  *float64          `json:"value"`
+	}
+	if a.o.Rules != nil && !a.o.Rules.HasRule(name) {
+		return &httpError{http.StatusNotFound, fmt.Sprintf("no rule named %q is loaded", name)}
 	}
 	if err := decode(r, &body); err != nil {
 		return err

@@ -14,15 +14,17 @@ func TestAlertingDefaultsAndClient(t *testing.T) {
 	if err := os.WriteFile(ca, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	writeFile(t, dir, "am", "pw\n")
+	writeFile(t, dir, "token", "tok\n")
 	yml := `alerting:
   alertmanagers:
     - static_configs: [{targets: ["am1:9093", "am2:9093"]}]
-      basic_auth: {username: gw, password_file: /run/secrets/am}
+      basic_auth: {username: gw, password_file: ` + filepath.Join(dir, "am") + `}
     - static_configs: [{targets: ["am3:9093"]}]
       scheme: https
       timeout: 3s
       api_version: v2
-      authorization: {credentials_file: /run/secrets/token}
+      authorization: {credentials_file: ` + filepath.Join(dir, "token") + `}
       tls_config: {ca_file: ` + ca + `, server_name: am.internal}
 `
 	cfg, err := Load([]byte(yml), filepath.Join(dir, "gatewarden.yml"))
@@ -36,11 +38,11 @@ func TestAlertingDefaultsAndClient(t *testing.T) {
 	if b.Scheme != "https" || time.Duration(b.Timeout) != 3*time.Second {
 		t.Errorf("set values overridden: %+v", b)
 	}
-	if hc := a.HTTPClientConfig(); hc.BasicAuth == nil || hc.BasicAuth.Username != "gw" || hc.BasicAuth.PasswordFile != "/run/secrets/am" || hc.Authorization != nil {
+	if hc := a.HTTPClientConfig(); hc.BasicAuth == nil || hc.BasicAuth.Username != "gw" || hc.BasicAuth.PasswordFile != filepath.Join(dir, "am") || hc.Authorization != nil {
 		t.Errorf("basic auth client config: %+v", hc)
 	}
 	hc := b.HTTPClientConfig()
-	if hc.Authorization == nil || hc.Authorization.Type != "Bearer" || hc.Authorization.CredentialsFile != "/run/secrets/token" {
+	if hc.Authorization == nil || hc.Authorization.Type != "Bearer" || hc.Authorization.CredentialsFile != filepath.Join(dir, "token") {
 		t.Errorf("authorization client config: %+v", hc.Authorization)
 	}
 	if hc.TLSConfig.CAFile != ca || hc.TLSConfig.ServerName != "am.internal" || !hc.FollowRedirects {
@@ -66,7 +68,7 @@ func TestAlertingErrorsAreLocated(t *testing.T) {
 		{"two secrets", targets + "      basic_auth: {username: u, password: p, password_file: f}\n", []string{"f.yml:4:19: basic_auth: at most one of password and password_file"}},
 		{"two kinds of credentials", targets + "      basic_auth: {username: u, password: p}\n      authorization: {credentials: c}\n", []string{"f.yml:5:22: at most one of basic_auth and authorization may be set"}},
 		{"authorization type basic", targets + "      authorization: {type: Basic, credentials: c}\n", []string{"f.yml:4:29: authorization type basic is not allowed"}},
-		{"missing ca file", targets + "      tls_config: {ca_file: /nonexistent/ca.pem}\n", []string{"f.yml:4:29: tls_config ca_file: stat /nonexistent/ca.pem: no such file or directory"}},
+		{"missing ca file", targets + "      tls_config: {ca_file: /nonexistent/ca.pem}\n", []string{"f.yml:4:29: tls_config ca_file: open /nonexistent/ca.pem: no such file or directory"}},
 		{"bad timeout", targets + "      timeout: soon\n", []string{"f.yml:4:16: invalid duration \"soon\""}},
 		{"unknown field", targets + "      relabel_configs: []\n", []string{"f.yml:4:7: unknown field \"relabel_configs\""}},
 	} {

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	commoncfg "github.com/prometheus/common/config"
@@ -56,8 +55,8 @@ func resolveClientPaths(join func(*string), b *BasicAuth, a *Authorization, t *T
 }
 
 // validClient checks what every HTTP client of the config shares: one
-// secret per credential, one kind of credential, and TLS files that exist
-// now rather than when a reload builds the client.
+// secret per credential, one kind of credential, and secret and TLS files
+// that can be read now rather than when a scrape or a reload needs them.
 func validClient(b *BasicAuth, a *Authorization, t TLSConfig, at func(...any) []any) []yamlfile.PathError {
 	var errs []yamlfile.PathError
 	add := func(msg string, p ...any) { errs = append(errs, yamlfile.At(msg, at(p...)...)) }
@@ -80,8 +79,18 @@ func validClient(b *BasicAuth, a *Authorization, t TLSConfig, at func(...any) []
 		add(hc.Validate().Error())
 	}
 	for _, f := range [][2]string{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
-		if _, err := os.Stat(f[1]); f[1] != "" && err != nil {
+		if err := readable(f[1]); err != nil {
 			add(fmt.Sprintf("tls_config %s: %v", f[0], err), "tls_config", f[0])
+		}
+	}
+	if b != nil && b.Password == "" {
+		if err := readable(b.PasswordFile); err != nil {
+			add(fmt.Sprintf("basic_auth password_file: %v", err), "basic_auth", "password_file")
+		}
+	}
+	if a != nil && a.Credentials == "" {
+		if err := readable(a.CredentialsFile); err != nil {
+			add(fmt.Sprintf("authorization credentials_file: %v", err), "authorization", "credentials_file")
 		}
 	}
 	return errs

@@ -33,7 +33,12 @@ rule_files: [rules/*.yml]
 `
 
 func TestLoadDefaultsAndPaths(t *testing.T) {
-	cfg, err := Load([]byte(good), "/etc/gw/gatewarden.yml")
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "secrets/pw", "pw\n")
+	cfg, err := Load([]byte(good), filepath.Join(dir, "gatewarden.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +54,7 @@ func TestLoadDefaultsAndPaths(t *testing.T) {
 	if time.Duration(other.ScrapeTimeout) != 5*time.Second {
 		t.Errorf("timeout = %s, want capped at the job's 5s interval", other.ScrapeTimeout)
 	}
-	if gw.BasicAuth.PasswordFile != "/etc/gw/secrets/pw" || cfg.RuleFiles[0] != "/etc/gw/rules/*.yml" || other.FileSDConfigs[0].Files[0] != "/etc/gw/targets/*.json" {
+	if gw.BasicAuth.PasswordFile != filepath.Join(dir, "secrets/pw") || cfg.RuleFiles[0] != filepath.Join(dir, "rules/*.yml") || other.FileSDConfigs[0].Files[0] != filepath.Join(dir, "targets/*.json") {
 		t.Errorf("relative paths not anchored at the config dir: %q %q %q", gw.BasicAuth.PasswordFile, cfg.RuleFiles[0], other.FileSDConfigs[0].Files[0])
 	}
 	if len(gw.MetricRelabeling()) != 1 || gw.MetricRelabeling()[0].Separator != ";" {
@@ -82,7 +87,8 @@ func TestLoadErrorsAreLocated(t *testing.T) {
 		{"two secrets", "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: f}\n", []string{"f.yml:3:17: basic_auth: at most one of password and password_file"}},
 		{"negative gogc", "runtime:\n  gogc: -5\n", []string{"f.yml:2:9: runtime gogc must be positive"}},
 		{"type error in a flow mapping", "scrape_configs:\n  - job_name: a\n    tls_config: {server_name: x, insecure_skip_verify: maybe}\n", []string{"f.yml:3:56: cannot unmarshal !!str into bool"}},
-		{"missing ca file", "scrape_configs:\n  - job_name: a\n    tls_config: {ca_file: /nonexistent/ca.pem}\n", []string{"f.yml:3:27: tls_config ca_file: stat /nonexistent/ca.pem: no such file or directory"}},
+		{"missing ca file", "scrape_configs:\n  - job_name: a\n    tls_config: {ca_file: /nonexistent/ca.pem}\n", []string{"f.yml:3:27: tls_config ca_file: open /nonexistent/ca.pem: no such file or directory"}},
+		{"missing password file", "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password_file: /nonexistent/pw}\n", []string{"f.yml:3:46: basic_auth password_file: open /nonexistent/pw: no such file or directory"}},
 		{"bad label", "global:\n  external_labels: {__x: y}\n", []string{"f.yml:2:26: invalid label name \"__x\""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,7 +56,45 @@ type ReceiverConfig struct {
 	Auth        *IngestAuth `yaml:"auth"`
 	// MaxBodySize bounds an ingest request body.
 	MaxBodySize Bytes `yaml:"max_body_size"`
+	// LabelNameValidation is how ingest checks label and annotation names:
+	// legacy (Prometheus's classic [a-zA-Z_][a-zA-Z0-9_]*, the default) or
+	// utf8 (any non-empty UTF-8, Alertmanager's default).
+	LabelNameValidation string `yaml:"label_name_validation"`
+	// Limits bound what ingest takes, so no sender can exhaust the daemon.
+	Limits ReceiverLimits `yaml:"limits"`
 }
+
+// ReceiverLimits are the receiver's bounds, each answered with 429 and
+// its name once reached (alerts already held are still delivered). Zero
+// takes the default; the defaults keep a daemon under 512 MiB whatever it
+// is sent (docs/receiver.md, Limits).
+type ReceiverLimits struct {
+	// MaxAlerts bounds the alerts firing at once.
+	MaxAlerts int `yaml:"max_alerts"`
+	// MaxAggregationGroups bounds the dispatcher's groups.
+	MaxAggregationGroups int `yaml:"max_aggregation_groups"`
+	// MaxAlertSize bounds one alert's label and annotation names and
+	// values, in bytes.
+	MaxAlertSize Bytes `yaml:"max_alert_size"`
+	// MaxLabelsPerAlert bounds one alert's labels.
+	MaxLabelsPerAlert int `yaml:"max_labels_per_alert"`
+	// MaxSilences bounds the active and pending silences, as
+	// Alertmanager's --silences.max-silences.
+	MaxSilences int `yaml:"max_silences"`
+	// MaxSilenceSize bounds one silence's matchers, comment and author,
+	// in bytes, as Alertmanager's --silences.max-silence-size-bytes.
+	MaxSilenceSize Bytes `yaml:"max_silence_size"`
+}
+
+// Receiver limits' defaults.
+const (
+	DefaultMaxAlerts            = 50_000
+	DefaultMaxAggregationGroups = 20_000
+	DefaultMaxAlertSize         = 8 << 10
+	DefaultMaxLabelsPerAlert    = 64
+	DefaultMaxSilences          = 10_000
+	DefaultMaxSilenceSize       = 16 << 10
+)
 
 // CooldownOrDefault is the section's cooldown, DefaultCooldown if left out.
 func (c *ReceiverConfig) CooldownOrDefault() time.Duration {

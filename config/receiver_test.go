@@ -80,6 +80,9 @@ func realisticReceiver(dir string) string {
 func TestReceiverLoads(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "ingest.token", "s3cret-token\n")
+	for _, f := range []string{"smtp.pw", "feishu.url", "feishu.secret", "hook.url"} {
+		writeFile(t, dir, f, "x\n")
+	}
 	cfg, err := Load([]byte(realisticReceiver(dir)), filepath.Join(dir, "gatewarden.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -226,6 +229,17 @@ func TestReceiverErrors(t *testing.T) {
 			[]string{`f.yml:7:29: from: invalid address "x"`, `f.yml:7:43: smarthost: invalid smarthost "h"`}},
 		{"feishu errors", minimal + "  receivers:\n    - name: r\n      feishu_configs:\n        - {url: https://open.feishu.cn/x, mentions: [all], language: fr}\n        - {}\n",
 			[]string{"f.yml:7:54: mentions[0]: use mention_all", `f.yml:7:70: language "fr": want en or zh`, "f.yml:8:11: one of url and url_file is required"}},
+		// An issue 16 finding: a secret_file that does not exist was
+		// accepted and the first send failed.
+		{"missing secret files", minimal + "  receivers:\n    - name: r\n      webhook_configs: [{url: 'http://h/x', secret_file: /nonexistent/w}]\n" +
+			"      email_configs: [{to: a@b.c, from: f@b.c, smarthost: 'h:25', auth_username: u, auth_password_file: /nonexistent/p}]\n" +
+			"      feishu_configs: [{url_file: /nonexistent/u, secret_file: /nonexistent/s}]\n",
+			[]string{"f.yml:6:58: secret_file: open /nonexistent/w: no such file or directory",
+				"f.yml:7:105: auth_password_file: open /nonexistent/p: no such file or directory",
+				"f.yml:8:35: url_file: open /nonexistent/u: no such file or directory",
+				"f.yml:8:64: secret_file: open /nonexistent/s: no such file or directory"}},
+		{"bad label name validation and limits", minimal + "  label_name_validation: ascii\n  limits: {max_alerts: -1}\n",
+			[]string{`f.yml:5:26: label_name_validation must be legacy or utf8, not "ascii"`, "f.yml:6:24: max_alerts must be positive"}},
 		{"empty integrations", minimal + "  receivers:\n    - {name: r, webhook_configs: [~], email_configs: [~], feishu_configs: [~], channels: ['']}\n",
 			[]string{"f.yml:5:35: empty webhook config", "f.yml:5:55: empty email config", "f.yml:5:76: empty feishu config", "f.yml:5:91: empty channel name"}},
 	} {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -39,6 +40,25 @@ func (c *ReceiverConfig) applyDefaults() {
 	}
 	if c.MaxBodySize == 0 {
 		c.MaxBodySize = DefaultIngestBodySize
+	}
+	if c.LabelNameValidation == "" {
+		c.LabelNameValidation = "legacy"
+	}
+	l := &c.Limits
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&l.MaxAlerts, DefaultMaxAlerts}, {&l.MaxAggregationGroups, DefaultMaxAggregationGroups},
+		{&l.MaxLabelsPerAlert, DefaultMaxLabelsPerAlert}, {&l.MaxSilences, DefaultMaxSilences}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if l.MaxAlertSize == 0 {
+		l.MaxAlertSize = DefaultMaxAlertSize
+	}
+	if l.MaxSilenceSize == 0 {
+		l.MaxSilenceSize = DefaultMaxSilenceSize
 	}
 }
 
@@ -133,6 +153,20 @@ func (c *ReceiverConfig) validate(path ...any) []yamlfile.PathError {
 	if c.Auth != nil {
 		v.auth(c.Auth)
 	}
+	if c.LabelNameValidation != "legacy" && c.LabelNameValidation != "utf8" {
+		v.add(fmt.Sprintf("label_name_validation must be legacy or utf8, not %q", c.LabelNameValidation), "label_name_validation")
+	}
+	l := c.Limits
+	for _, lim := range []struct {
+		key string
+		n   int64
+	}{{"max_alerts", int64(l.MaxAlerts)}, {"max_aggregation_groups", int64(l.MaxAggregationGroups)},
+		{"max_alert_size", int64(l.MaxAlertSize)}, {"max_labels_per_alert", int64(l.MaxLabelsPerAlert)},
+		{"max_silences", int64(l.MaxSilences)}, {"max_silence_size", int64(l.MaxSilenceSize)}} {
+		if lim.n < 0 {
+			v.add(lim.key+" must be positive", "limits", lim.key)
+		}
+	}
 	return v.errs
 }
 
@@ -154,23 +188,29 @@ func (v *checker) receivers(rs []*Receiver) map[string]bool {
 		for j, w := range r.WebhookConfigs {
 			if w == nil {
 				v.add("empty webhook config", at("webhook_configs", j)...)
+				continue
 			} else if err := w.Validate(); err != nil {
 				v.integration(err, at("webhook_configs", j), nil)
 			}
+			v.files(at("webhook_configs", j), "url_file", w.URLFile, "secret_file", w.SecretFile)
 		}
 		for j, e := range r.EmailConfigs {
 			if e == nil {
 				v.add("empty email config", at("email_configs", j)...)
+				continue
 			} else if err := e.Validate(); err != nil {
 				v.integration(err, at("email_configs", j), nil)
 			}
+			v.files(at("email_configs", j), "auth_password_file", e.AuthPasswordFile)
 		}
 		for j, f := range r.FeishuConfigs {
 			if f == nil {
 				v.add("empty feishu config", at("feishu_configs", j)...)
+				continue
 			} else if err := f.Validate(); err != nil {
 				v.integration(err, at("feishu_configs", j), feishuKeys)
 			}
+			v.files(at("feishu_configs", j), "url_file", f.URLFile, "secret_file", f.SecretFile)
 		}
 		for j, ch := range r.Channels {
 			if strings.TrimSpace(ch) == "" {
@@ -204,6 +244,30 @@ func (v *checker) integration(err error, at []any, keys map[string]bool) {
 		}
 		v.add(e.Error(), slices.Concat(at, p)...)
 	}
+}
+
+// files checks that each named *_file (key, path pairs) can be read now:
+// the integrations read them at every send, so a rotated file takes
+// effect without a reload, but one missing at load is a mistake to name
+// now, not at the first notification.
+func (v *checker) files(at []any, pairs ...string) {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := readable(pairs[i+1]); err != nil {
+			v.add(fmt.Sprintf("%s: %v", pairs[i], err), slices.Concat(at, []any{pairs[i]})...)
+		}
+	}
+}
+
+// readable opens path for reading; "" (not set) is fine.
+func readable(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // flatten undoes errors.Join and webhook.FieldErrors, so that each problem

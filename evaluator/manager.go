@@ -335,6 +335,19 @@ func (m *Manager) OnScrape(e collector.Event) {
 	}
 }
 
+// HasRule reports whether a loaded rule (alerting or recording) has the
+// name.
+func (m *Manager) HasRule(name string) bool {
+	for _, g := range m.Groups() {
+		for _, r := range g.rules {
+			if r.Name() == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Groups returns the groups ordered by file and name.
 func (m *Manager) Groups() []*Group {
 	m.mtx.Lock()

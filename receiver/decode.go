@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -38,6 +39,40 @@ func newAlertDecoder(r io.Reader, sets *interned) *alertDecoder {
 		sets:  sets,
 		names: make(map[string]string, 16),
 	}
+}
+
+// top reads a whole body of API v2: an array of alerts and nothing after
+// it (null, or trailing data, is refused as Alertmanager's API does).
+func (ad *alertDecoder) top() ([]postable, error) {
+	if ad.d.PeekKind() == 'n' {
+		return nil, errors.New("the body: want an array of alerts, got null")
+	}
+	ps, err := ad.alerts()
+	if err != nil {
+		return nil, err
+	}
+	return ps, ad.end()
+}
+
+// topWebhook reads a whole body of the webhook: one payload and nothing
+// after it.
+func (ad *alertDecoder) topWebhook() (string, []postable, error) {
+	if ad.d.PeekKind() == 'n' {
+		return "", nil, errors.New("the body: want a webhook payload object, got null")
+	}
+	version, ps, err := ad.webhook()
+	if err != nil {
+		return "", nil, err
+	}
+	return version, ps, ad.end()
+}
+
+// end makes sure nothing but white space follows the value just read.
+func (ad *alertDecoder) end() error {
+	if _, err := ad.d.ReadToken(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("trailing data after the value, at byte %d", ad.d.InputOffset())
+	}
+	return nil
 }
 
 // alerts reads an array of alerts; null is none.
@@ -222,7 +257,9 @@ func (ad *alertDecoder) close() error {
 // mismatch names where the value is and what was expected; a syntax error
 // or a read error (a body over the size limit) is returned as it is.
 func (ad *alertDecoder) mismatch(got jsontext.Kind, want string) error {
-	if got == 0 || got == '}' || got == ']' {
+	if !strings.ContainsRune(`n"tf0{[`, rune(got)) {
+		// The end of the input, or of an object or array, or no JSON at
+		// all: reading on says which, with where.
 		if _, err := ad.d.ReadToken(); err != nil {
 			if errors.Is(err, io.EOF) {
 				return io.ErrUnexpectedEOF

@@ -108,6 +108,9 @@ type Dispatcher struct {
 
 	m       *dispatchMetrics
 	ngroups atomic.Int64 // for the gauge, read off Run's goroutine
+	// keys are the groups' keys (route id, group key), for NewGroups off
+	// Run's goroutine.
+	keys sync.Map
 }
 
 // DispatcherOptions configure NewDispatcher.
@@ -276,6 +279,7 @@ func (d *Dispatcher) take(batch []Alert) {
 	p := d.currentPlan()
 	if p == nil {
 		d.alerts, d.groups, d.queue, d.rebuilt = map[string]*held{}, map[string]*group{}, nil, false
+		d.keys.Clear()
 		return
 	}
 	if batch == nil {
@@ -283,13 +287,18 @@ func (d *Dispatcher) take(batch []Alert) {
 			d.resyncAt = time.Time{} // the first plan: rebuild now
 		}
 		d.groups, d.queue = map[string]*group{}, nil
+		d.keys.Clear()
 		for _, h := range d.alerts {
 			h.in, h.routedBy = nil, p
 			d.route(p, h)
 		}
 		return
 	}
+	now := d.now()
 	for _, a := range batch {
+		if o := d.o.Episodes; o != nil && !a.firing(now) {
+			o.Close(a.Fingerprint(), a.StartsAt)
+		}
 		// A re-post of a known alert (every sender re-posts what fires)
 		// changes it in place: its groups hold the same *held, and its
 		// labels, hence its routes, are the same.
@@ -297,7 +306,7 @@ func (d *Dispatcher) take(batch []Alert) {
 			h.update(a)
 			continue
 		}
-		if d.stale(a, d.now()) {
+		if d.stale(a, now) {
 			continue
 		}
 		h := newHeld(a)
@@ -321,6 +330,7 @@ func (d *Dispatcher) route(p *Plan, h *held) {
 			g = &group{key: r.GroupKey(ls), routeID: r.ID(), receiver: r.Receiver(), labels: r.GroupLabels(ls), timing: t,
 				alerts: map[string]*held{}, done: map[string]int{}, notified: map[string]bool{}, next: d.now().Add(t.GroupWait)}
 			d.groups[key] = g
+			d.keys.Store(key, struct{}{})
 			heap.Push(&d.queue, g)
 		}
 		if _, ok := g.alerts[h.fp]; ok {
@@ -331,6 +341,26 @@ func (d *Dispatcher) route(p *Plan, h *held) {
 		h.in = append(h.in, g)
 	}
 }
+
+// NewGroups is how many groups an alert with labels ls would add: the
+// routes it matches whose group does not exist yet. Ingest asks it, on
+// its own goroutine, to keep the groups under their limit.
+func (d *Dispatcher) NewGroups(ls model.LabelSet) int {
+	p := d.currentPlan()
+	if p == nil {
+		return 0
+	}
+	n := 0
+	for _, r := range p.Router.Match(ls) {
+		if _, ok := d.keys.Load(r.ID() + "\x00" + r.GroupKey(ls)); !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// Groups is how many groups the dispatcher held after its last pass.
+func (d *Dispatcher) Groups() int { return int(d.ngroups.Load()) }
 
 func labelSet(m map[string]string) model.LabelSet {
 	ls := make(model.LabelSet, len(m))
@@ -357,6 +387,7 @@ func (d *Dispatcher) flushDue(ctx context.Context) {
 		}
 		if len(g.alerts) == 0 {
 			delete(d.groups, gkey)
+			d.keys.Delete(gkey)
 			continue
 		}
 		heap.Push(&d.queue, g)

@@ -3,6 +3,7 @@ package receiver
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,7 @@ import (
 type Episodes struct {
 	seed   maphash.Seed
 	shards [16]episodeShard
+	open   atomic.Int64 // entries in the shards: the alerts firing
 }
 
 type episodeShard struct {
@@ -54,7 +56,7 @@ func (e *Episodes) Assign(alerts []Alert, now time.Time) {
 		cur, ok := sh.open[a.fp]
 		if ok && cur.end != 0 && cur.end <= now.UnixNano() {
 			ok = false // it ended without a re-post: expired
-			delete(sh.open, a.fp)
+			e.forget(sh, a.fp)
 		}
 		firing := a.firing(now)
 		switch {
@@ -62,13 +64,26 @@ func (e *Episodes) Assign(alerts []Alert, now time.Time) {
 			a.StartsAt = time.Unix(0, cur.start).UTC()
 			sh.open[a.fp] = openEpisode{cur.start, unixNano(a.EndsAt)}
 		case ok:
+			// A resolution of the open episode; an end before its start
+			// (a sender's clock, or a stale resolution) ends it at once,
+			// as Alertmanager lets a later resolution win.
 			a.StartsAt = time.Unix(0, cur.start).UTC()
-			delete(sh.open, a.fp)
+			if a.EndsAt.Before(a.StartsAt) {
+				a.EndsAt = a.StartsAt
+			}
+			e.forget(sh, a.fp)
 		case firing:
 			sh.open[a.fp] = openEpisode{a.StartsAt.UnixNano(), unixNano(a.EndsAt)}
+			e.open.Add(1)
 		}
 		sh.mu.Unlock()
 	}
+}
+
+// forget drops an entry; the caller holds sh.mu.
+func (e *Episodes) forget(sh *episodeShard, fp string) {
+	delete(sh.open, fp)
+	e.open.Add(-1)
 }
 
 // Open records an episode the store says is open, at a restart.
@@ -78,7 +93,30 @@ func (e *Episodes) Open(fp string, start, end time.Time) {
 	defer sh.mu.Unlock()
 	if _, ok := sh.open[fp]; !ok {
 		sh.open[fp] = openEpisode{start.UnixNano(), unixNano(end)}
+		e.open.Add(1)
 	}
+}
+
+// Close forgets the episode of fp that starts at start, if it is still
+// open: the dispatcher calls it with each resolution it routes, as a
+// resync may have reopened from the store an episode whose resolution was
+// assigned but not yet recorded.
+func (e *Episodes) Close(fp string, start time.Time) {
+	sh := e.shard(fp)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if cur, ok := sh.open[fp]; ok && cur.start == start.UnixNano() {
+		e.forget(sh, fp)
+	}
+}
+
+// IsOpen reports whether fp has an episode firing at now.
+func (e *Episodes) IsOpen(fp string, now time.Time) bool {
+	sh := e.shard(fp)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	cur, ok := sh.open[fp]
+	return ok && (cur.end == 0 || cur.end > now.UnixNano())
 }
 
 // Sweep forgets the episodes that expired by now.
@@ -89,24 +127,16 @@ func (e *Episodes) Sweep(now time.Time) {
 		sh.mu.Lock()
 		for fp, o := range sh.open {
 			if o.end != 0 && o.end <= t {
-				delete(sh.open, fp)
+				e.forget(sh, fp)
 			}
 		}
 		sh.mu.Unlock()
 	}
 }
 
-// Len is how many episodes are open.
-func (e *Episodes) Len() int {
-	n := 0
-	for i := range e.shards {
-		sh := &e.shards[i]
-		sh.mu.Lock()
-		n += len(sh.open)
-		sh.mu.Unlock()
-	}
-	return n
-}
+// Len is how many episodes are open (some may have expired since the last
+// Sweep).
+func (e *Episodes) Len() int { return int(e.open.Load()) }
 
 func unixNano(t time.Time) int64 {
 	if t.IsZero() {

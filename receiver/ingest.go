@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
 	"github.com/gatewarden/gatewarden/access"
+	"github.com/gatewarden/gatewarden/config"
 )
 
 // ingestWait bounds how long a request waits for its alerts to be in the
@@ -32,35 +35,53 @@ const DefaultResolveTimeout = 5 * time.Minute
 // v2 alerts endpoint and its webhook payload.
 type Ingest struct {
 	inbox          Inbox
+	groups         Groups
 	log            *slog.Logger
 	now            func() time.Time
 	resolveTimeout time.Duration
-	settings       atomic.Pointer[ingestSettings]
+	settings       atomic.Pointer[IngestConfig]
 	sets           interned
 
 	received *prometheus.CounterVec
 	invalid  *prometheus.CounterVec
+	rejected *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
-// ingestSettings follow reloads.
-type ingestSettings struct {
-	enabled bool
-	maxBody int64
+// IngestConfig is what a (re)loaded receiver section sets of ingest; who
+// may post is the access guard's.
+type IngestConfig struct {
+	// Enabled: without a receiver section ingest answers 404.
+	Enabled bool
+	// MaxBodySize bounds a request body (16 MiB if 0).
+	MaxBodySize int64
+	// UTF8Names checks label and annotation names as Alertmanager's
+	// default does (any non-empty UTF-8) instead of Prometheus's classic
+	// rule.
+	UTF8Names bool
+	Limits    Limits
 }
 
-// Configure applies a (re)loaded receiver section: whether ingest is on at
-// all, and the body limit. Who may post is the access guard's.
-func (in *Ingest) Configure(enabled bool, maxBody int64) {
-	if maxBody <= 0 {
-		maxBody = 16 << 20
+// IngestConfigFrom is what a receiver section sets of ingest.
+func IngestConfigFrom(rc *config.ReceiverConfig) IngestConfig {
+	l := rc.Limits
+	return IngestConfig{Enabled: true, MaxBodySize: int64(rc.MaxBodySize), UTF8Names: rc.LabelNameValidation == "utf8",
+		Limits: Limits{MaxAlerts: l.MaxAlerts, MaxGroups: l.MaxAggregationGroups, MaxAlertSize: int(l.MaxAlertSize), MaxLabels: l.MaxLabelsPerAlert}}
+}
+
+// Configure applies a (re)loaded receiver section.
+func (in *Ingest) Configure(c IngestConfig) {
+	if c.MaxBodySize <= 0 {
+		c.MaxBodySize = 16 << 20
 	}
-	in.settings.Store(&ingestSettings{enabled: enabled, maxBody: maxBody})
+	in.settings.Store(&c)
 }
 
 // IngestOptions configure NewIngest.
 type IngestOptions struct {
-	Inbox          Inbox
+	Inbox Inbox
+	// Groups, when set, is asked for the aggregation group limit.
+	Groups         Groups
 	MaxBodySize    int64
 	ResolveTimeout time.Duration
 	Logger         *slog.Logger
@@ -70,8 +91,8 @@ type IngestOptions struct {
 
 // NewIngest returns the ingest endpoints.
 func NewIngest(o IngestOptions) *Ingest {
-	in := &Ingest{inbox: o.Inbox, log: o.Logger, now: o.Now, resolveTimeout: o.ResolveTimeout}
-	in.Configure(true, o.MaxBodySize)
+	in := &Ingest{inbox: o.Inbox, groups: o.Groups, log: o.Logger, now: o.Now, resolveTimeout: o.ResolveTimeout}
+	in.Configure(IngestConfig{Enabled: true, MaxBodySize: o.MaxBodySize})
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
@@ -97,6 +118,7 @@ func NewIngest(o IngestOptions) *Ingest {
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(in.received, in.invalid, in.duration)
 	}
+	in.rejected = newRejectedCounter(o.Registerer)
 	return in
 }
 
@@ -113,18 +135,25 @@ func Denial(w http.ResponseWriter, code int, msg string) { ingestError(w, code, 
 
 // decoder reads a body into alerts, returning the invalid ones' reasons
 // beside the valid ones.
-type decoder func(body io.Reader, now time.Time) ([]Alert, []string, error)
+type decoder func(body io.Reader, now time.Time, set *IngestConfig) ([]Alert, []string, error)
 
 func (in *Ingest) handle(api string, dec decoder) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		defer func() { in.duration.WithLabelValues(api).Observe(time.Since(start).Seconds()) }()
 		set := in.settings.Load()
-		if !set.enabled {
+		if !set.Enabled {
 			ingestError(w, http.StatusNotFound, "no receiver is configured: add a receiver section to gatewarden.yml")
 			return
 		}
-		alerts, invalid, err := dec(http.MaxBytesReader(w, r.Body, set.maxBody), in.now())
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+				ingestError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: send application/json", ct))
+				return
+			}
+		}
+		now := in.now()
+		alerts, invalid, err := dec(http.MaxBytesReader(w, r.Body, set.MaxBodySize), now, set)
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
@@ -135,6 +164,7 @@ func (in *Ingest) handle(api string, dec decoder) http.Handler {
 			return
 		}
 		in.invalid.WithLabelValues(api).Add(float64(len(invalid)))
+		alerts, refused := in.admit(alerts, set.Limits, now)
 		ctx, cancel := context.WithTimeout(r.Context(), ingestWait)
 		err = in.inbox.Take(ctx, alerts, false)
 		cancel()
@@ -144,13 +174,21 @@ func (in *Ingest) handle(api string, dec decoder) http.Handler {
 			return
 		}
 		in.received.WithLabelValues(api).Add(float64(len(alerts)))
-		if len(invalid) > 0 {
+		switch {
+		case len(invalid) > 0:
 			// As Alertmanager: the valid alerts are taken, the answer says
 			// which were not.
-			ingestError(w, http.StatusBadRequest, strings.Join(invalid, "; "))
-			return
+			msg := strings.Join(invalid, "; ")
+			if len(refused) > 0 {
+				msg += "; " + refused.message(set.Limits)
+			}
+			ingestError(w, http.StatusBadRequest, msg)
+		case len(refused) > 0:
+			w.Header().Set("Retry-After", "60")
+			ingestError(w, http.StatusTooManyRequests, refused.message(set.Limits))
+		default:
+			w.WriteHeader(http.StatusOK)
 		}
-		w.WriteHeader(http.StatusOK)
 	})
 }
 
@@ -174,18 +212,33 @@ type postable struct {
 
 // normalize validates as Alertmanager does and fills its defaults: a start
 // of now, and an end resolve_timeout ahead for a firing alert without one.
-func (in *Ingest) normalize(p postable, now time.Time, resolved bool) (Alert, error) {
+// Label and annotation names are checked by the configured scheme, and an
+// alert needs a non-empty alertname (every Prometheus and Alertmanager
+// sends one; an alert without is no alert anyone can route or silence).
+func (in *Ingest) normalize(p postable, now time.Time, resolved bool, set *IngestConfig) (Alert, error) {
 	if len(p.Labels) == 0 {
 		return Alert{}, fmt.Errorf("alert without labels")
+	}
+	if p.Labels[model.AlertNameLabel] == "" {
+		return Alert{}, fmt.Errorf("alert %s: no alertname", labelSet(p.Labels))
+	}
+	validName := model.LegacyValidation.IsValidLabelName
+	if set.UTF8Names {
+		validName = func(n string) bool { return n != "" && utf8.ValidString(n) }
 	}
 	// LabelSet.Validate's checks, without building a LabelSet per alert
 	// on the hot path; one is built for the message only.
 	for k, v := range p.Labels {
-		if !model.LabelName(k).IsValid() {
-			return Alert{}, fmt.Errorf("alert %s: invalid name %q", labelSet(p.Labels), k)
+		if !validName(k) {
+			return Alert{}, fmt.Errorf("alert %s: invalid label name %q", labelSet(p.Labels), k)
 		}
 		if !model.LabelValue(v).IsValid() {
-			return Alert{}, fmt.Errorf("alert %s: invalid value %q", labelSet(p.Labels), v)
+			return Alert{}, fmt.Errorf("alert %s: invalid label value %q", labelSet(p.Labels), v)
+		}
+	}
+	for k, v := range p.Annotations {
+		if !validName(k) || !model.LabelValue(v).IsValid() {
+			return Alert{}, fmt.Errorf("alert %s: invalid annotation %q", labelSet(p.Labels), k)
 		}
 	}
 	a := Alert{Labels: p.Labels, Annotations: p.Annotations, StartsAt: p.StartsAt, EndsAt: p.EndsAt, GeneratorURL: p.GeneratorURL, fp: p.fp}
@@ -207,35 +260,35 @@ func (in *Ingest) normalize(p postable, now time.Time, resolved bool) (Alert, er
 	return a, nil
 }
 
-func (in *Ingest) decodeV2(body io.Reader, now time.Time) ([]Alert, []string, error) {
-	ps, err := newAlertDecoder(body, &in.sets).alerts()
+func (in *Ingest) decodeV2(body io.Reader, now time.Time, set *IngestConfig) ([]Alert, []string, error) {
+	ps, err := newAlertDecoder(body, &in.sets).top()
 	if err != nil {
 		return nil, nil, err
 	}
-	return in.collect(ps, now, func(postable) bool { return false })
+	return in.collect(ps, now, set, func(postable) bool { return false })
 }
 
 // decodeWebhook reads Alertmanager's webhook payload, version 4; its other
 // members (groupKey, receiver, notification_reason, ...) are ignored.
-func (in *Ingest) decodeWebhook(body io.Reader, now time.Time) ([]Alert, []string, error) {
-	version, ps, err := newAlertDecoder(body, &in.sets).webhook()
+func (in *Ingest) decodeWebhook(body io.Reader, now time.Time, set *IngestConfig) ([]Alert, []string, error) {
+	version, ps, err := newAlertDecoder(body, &in.sets).topWebhook()
 	if err != nil {
 		return nil, nil, err
 	}
 	if version != "" && version != "4" {
 		return nil, nil, fmt.Errorf("webhook payload version %q: gatewarden reads version 4", version)
 	}
-	return in.collect(ps, now, func(p postable) bool { return p.Status == string(model.AlertResolved) })
+	return in.collect(ps, now, set, func(p postable) bool { return p.Status == string(model.AlertResolved) })
 }
 
 // collect normalizes every alert; a batch repeating a fingerprint keeps
 // its last copy, so at-least-once senders collapse.
-func (in *Ingest) collect(ps []postable, now time.Time, resolved func(postable) bool) ([]Alert, []string, error) {
+func (in *Ingest) collect(ps []postable, now time.Time, set *IngestConfig, resolved func(postable) bool) ([]Alert, []string, error) {
 	out := make([]Alert, 0, len(ps))
 	seen := make(map[string]int, len(ps))
 	var invalid []string
 	for _, p := range ps {
-		a, err := in.normalize(p, now, resolved(p))
+		a, err := in.normalize(p, now, resolved(p), set)
 		if err != nil {
 			invalid = append(invalid, err.Error())
 			continue

@@ -28,6 +28,7 @@ import (
 )
 
 type ingestRig struct {
+	in    *Ingest
 	srv   *httptest.Server
 	store *store.Store
 	rec   *Recorder
@@ -50,6 +51,7 @@ func newIngestRig(t *testing.T, guard *access.Guard) *ingestRig {
 		Inbox: Inbox{Episodes: NewEpisodes(), Recorder: rig.rec, Route: func(as []Alert) { rig.mu.Lock(); rig.fwd = append(rig.fwd, as...); rig.mu.Unlock() }}})
 	mux := http.NewServeMux()
 	in.Register(mux, guard)
+	rig.in = in
 	rig.srv = httptest.NewServer(mux)
 	t.Cleanup(rig.srv.Close)
 	return rig

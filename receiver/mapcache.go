@@ -10,8 +10,15 @@ import (
 
 // mapCacheSize bounds a mapCache: enough for the alerts of a few senders
 // re-posting; with 100k active alerts the receiver held 7 MiB more RSS
-// with the cache than without (docs/benchmarks.md).
-const mapCacheSize = 1 << 15
+// with the cache than without (docs/benchmarks.md). mapCacheBytes bounds
+// what its maps hold, whatever the senders post, and a set larger than
+// mapCacheLargest is not kept: big annotation sets are rare, and a flood
+// of them must not fill the cache.
+const (
+	mapCacheSize    = 1 << 15
+	mapCacheBytes   = 16 << 20
+	mapCacheLargest = 4 << 10
+)
 
 // mapCache hands out one immutable map per distinct label or annotation
 // set seen recently. Senders re-post the same alerts every few seconds;
@@ -19,8 +26,9 @@ const mapCacheSize = 1 << 15
 // and the collector's time showed as the tail of ingest latency. Maps from
 // it are shared and must never be written.
 type mapCache struct {
-	mu sync.RWMutex
-	m  map[uint64]cachedMap
+	mu    sync.RWMutex
+	m     map[uint64]cachedMap
+	bytes int // of the names and values held
 }
 
 type cachedMap struct {
@@ -46,15 +54,21 @@ func (c *mapCache) get(pairs []pair, arena []byte) cachedMap {
 		return hit
 	}
 	m := make(map[string]string, len(pairs))
+	size := 0
 	for _, p := range pairs {
 		m[p.name] = string(arena[p.start:p.end])
+		size += len(p.name) + p.end - p.start
 	}
 	v := cachedMap{m, model.Fingerprint(sig).String()}
+	if size > mapCacheLargest {
+		return v
+	}
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= mapCacheSize {
-		c.m = make(map[uint64]cachedMap, mapCacheSize/4) // a bound, not a cache policy
+	if c.m == nil || len(c.m) >= mapCacheSize || c.bytes+size > mapCacheBytes {
+		c.m, c.bytes = make(map[uint64]cachedMap, mapCacheSize/4), 0 // a bound, not a cache policy
 	}
 	c.m[sig] = v
+	c.bytes += size
 	c.mu.Unlock()
 	return v
 }

@@ -150,7 +150,7 @@ func newPipeline(t testing.TB, st *store.Store, dir, yml string, o pipelineOpts)
 		t.Fatal(err)
 	}
 	in.ExternalURL = rc.ExternalURL
-	ingest.Configure(true, int64(rc.MaxBodySize))
+	ingest.Configure(receiver.IngestConfigFrom(rc))
 	p.disp.ApplyPlan(plan)
 	mux := http.NewServeMux()
 	guard := access.New()

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
 	"github.com/gatewarden/gatewarden/access"
@@ -33,6 +35,18 @@ type Silences struct {
 	log   *slog.Logger
 	now   func() time.Time
 	cur   atomic.Pointer[[]compiledSilence]
+	// limits: the most active and pending silences, and the most bytes one
+	// may take; 0 imposes nothing.
+	maxSilences, maxSize atomic.Int64
+	rejected             *prometheus.CounterVec
+}
+
+// Configure sets the limits of a (re)loaded receiver section, as
+// Alertmanager's --silences.max-silences and
+// --silences.max-silence-size-bytes.
+func (ss *Silences) Configure(maxSilences, maxSize int) {
+	ss.maxSilences.Store(int64(maxSilences))
+	ss.maxSize.Store(int64(maxSize))
 }
 
 type compiledSilence struct {
@@ -45,10 +59,29 @@ func NewSilences(s SilenceStore, logger *slog.Logger) *Silences {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ss := &Silences{store: s, log: logger, now: time.Now}
+	ss := &Silences{store: s, log: logger, now: time.Now, rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatewarden_receiver_silences_rejected_total",
+		Help: "Silences refused at a limit, by limit: max_silences, max_silence_size.",
+	}, []string{"reason"})}
 	ss.cur.Store(&[]compiledSilence{})
 	return ss
 }
+
+// Describe and Collect make the silences a collector: the refusals, and
+// how many silences are in force (active or pending) as of the last
+// refresh.
+func (ss *Silences) Describe(ch chan<- *prometheus.Desc) {
+	ss.rejected.Describe(ch)
+	ch <- silencesInForceDesc
+}
+
+func (ss *Silences) Collect(ch chan<- prometheus.Metric) {
+	ss.rejected.Collect(ch)
+	ch <- prometheus.MustNewConstMetric(silencesInForceDesc, prometheus.GaugeValue, float64(len(*ss.cur.Load())))
+}
+
+var silencesInForceDesc = prometheus.NewDesc("gatewarden_receiver_silences_in_force",
+	"Silences active or pending as of the last refresh; receiver.limits.max_silences bounds it.", nil, nil)
 
 func compile(ms []store.SilenceMatcher) (labels.Matchers, error) {
 	out := make(labels.Matchers, 0, len(ms))
@@ -205,6 +238,11 @@ func (ss *Silences) post(w http.ResponseWriter, r *http.Request) {
 		ingestError(w, http.StatusBadRequest, "invalid matcher: "+err.Error())
 		return
 	}
+	if reason, msg := ss.overLimit(s); msg != "" {
+		ss.rejected.WithLabelValues(reason).Inc()
+		ingestError(w, http.StatusTooManyRequests, msg)
+		return
+	}
 	var err error
 	if s.ID != "" {
 		s, err = ss.store.UpdateSilence(r.Context(), s)
@@ -218,6 +256,23 @@ func (ss *Silences) post(w http.ResponseWriter, r *http.Request) {
 	ss.log.Info("silence saved", "id", s.ID, "by", s.ChangedBy, "created_by", s.CreatedBy)
 	ss.refreshNow(r.Context())
 	writeJSONBody(w, http.StatusOK, map[string]string{"silenceID": s.ID})
+}
+
+// overLimit says which limit a new or changed silence passes and why, ""
+// if none. The count is of the silences in force (active or pending): a
+// new one past the limit is refused, an update of one is not.
+func (ss *Silences) overLimit(s store.Silence) (reason, msg string) {
+	size := len(s.Comment) + len(s.CreatedBy)
+	for _, m := range s.Matchers {
+		size += len(m.Name) + len(m.Value)
+	}
+	if max := ss.maxSize.Load(); max > 0 && int64(size) > max {
+		return "max_silence_size", fmt.Sprintf("the silence takes %d bytes, more than its limit of %d (receiver.limits.max_silence_size)", size, max)
+	}
+	if max := ss.maxSilences.Load(); max > 0 && s.ID == "" && int64(len(*ss.cur.Load())) >= max {
+		return "max_silences", fmt.Sprintf("%d silences are in force, the limit (receiver.limits.max_silences)", max)
+	}
+	return "", ""
 }
 
 func (ss *Silences) get(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
 
 	"github.com/gatewarden/gatewarden/access"
@@ -91,5 +92,55 @@ func TestInhibition(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "m1/critical,m2/warning" && strings.Join(got, ",") != "m2/warning,m1/critical" {
 		t.Fatalf("alerts notified: %v", got)
+	}
+}
+
+// Past receiver.limits.max_silences a new silence is refused with 429
+// naming the limit, while the ones in force can still be updated; one
+// past max_silence_size is refused whatever the count.
+func TestSilenceLimits(t *testing.T) {
+	ss := NewSilences(openStore(t), nil)
+	ss.Configure(2, 300)
+	mux := http.NewServeMux()
+	ss.Register(mux, access.New())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	post := func(id, comment string) (int, string) {
+		t.Helper()
+		body := `{"matchers":[{"name":"alertname","value":"A","isRegex":false,"isEqual":true}],"endsAt":"2099-01-01T00:00:00Z","createdBy":"bob","comment":"` + comment + `"`
+		if id != "" {
+			body += `,"id":"` + id + `"`
+		}
+		resp, err := http.Post(srv.URL+"/api/v2/silences", "application/json", strings.NewReader(body+"}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		if id, ok := out["silenceID"].(string); ok {
+			return resp.StatusCode, id
+		}
+		e, _ := out["error"].(string)
+		return resp.StatusCode, e
+	}
+	_, first := post("", "one")
+	if code, _ := post("", "two"); code != http.StatusOK {
+		t.Fatalf("second silence: %d", code)
+	}
+	if code, msg := post("", "three"); code != http.StatusTooManyRequests || !strings.Contains(msg, "receiver.limits.max_silences") {
+		t.Fatalf("third silence: %d %q, want 429 naming max_silences", code, msg)
+	}
+	if code, msg := post(first, "one, longer"); code != http.StatusOK {
+		t.Fatalf("update at the limit: %d %q", code, msg)
+	}
+	if code, msg := post(first, strings.Repeat("x", 300)); code != http.StatusTooManyRequests || !strings.Contains(msg, "receiver.limits.max_silence_size") {
+		t.Fatalf("oversized silence: %d %q, want 429 naming max_silence_size", code, msg)
+	}
+	if got := testutil.ToFloat64(ss.rejected.WithLabelValues("max_silences")); got != 1 {
+		t.Errorf("rejected{max_silences} = %g", got)
+	}
+	if got := testutil.ToFloat64(ss.rejected.WithLabelValues("max_silence_size")); got != 1 {
+		t.Errorf("rejected{max_silence_size} = %g", got)
 	}
 }

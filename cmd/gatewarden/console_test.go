@@ -280,7 +280,7 @@ func readOnlyTab(t *testing.T, admin *page) {
 func forbiddenWrite(t *testing.T, p *page, cfg, dir, addr string, alertID int64) {
 	t.Helper()
 	writeConfig(t, cfg, consoleConfig(t, dir, addr, "read"))
-	p.d.reload()
+	p.d.reload(consoleAdminToken)
 	// Within the page, as an operator who was already signed in would.
 	p.open("alerts")
 	btn := fmt.Sprintf(`#alert-%d button[data-action="resolve"]`, alertID)
@@ -293,10 +293,15 @@ func forbiddenWrite(t *testing.T, p *page, cfg, dir, addr string, alertID int64)
 	p.until("the buttons gone with the demotion", `document.querySelector("#role").textContent === "read-only" && !document.querySelector("button[data-action]")`)
 }
 
-// reload has the daemon reread its config and requires it to succeed.
-func (d *daemon) reload() {
+// reload has the daemon reread its config and requires it to succeed;
+// with tokens configured it needs an admin one.
+func (d *daemon) reload(adminToken ...string) {
 	d.t.Helper()
-	resp, err := http.Post(d.url+"/-/reload", "", nil)
+	req, _ := http.NewRequest("POST", d.url+"/-/reload", nil)
+	for _, tok := range adminToken {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -245,20 +245,27 @@ func TestReloadKeepsRunningConfigOnError(t *testing.T) {
 		t.Fatalf("jobs = %v", jobs)
 	}
 
-	writeConfig(t, cfg, jobConfig("b", addr)+"    scrape_intervall: 5s\n")
-	resp, err := http.Post(d.url+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
+	badReload := func(yml, want string) {
+		t.Helper()
+		writeConfig(t, cfg, yml)
+		resp, err := http.Post(d.url+"/-/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := new(bytes.Buffer)
+		_, _ = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 500 || !strings.Contains(body.String(), want) {
+			t.Fatalf("bad reload answered %d %q, want 500 with %q", resp.StatusCode, body.String(), want)
+		}
+		if v := d.metric("gatewarden_config_last_reload_successful"); v != 0 {
+			t.Errorf("gatewarden_config_last_reload_successful = %v after a bad reload", v)
+		}
 	}
-	body := new(bytes.Buffer)
-	_, _ = body.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if want := cfg + `:5:5: unknown field "scrape_intervall"`; resp.StatusCode != 500 || !strings.Contains(body.String(), want) {
-		t.Fatalf("bad reload answered %d %q, want 500 with %q", resp.StatusCode, body.String(), want)
-	}
-	if v := d.metric("gatewarden_config_last_reload_successful"); v != 0 {
-		t.Errorf("gatewarden_config_last_reload_successful = %v after a bad reload", v)
-	}
+	badReload(jobConfig("b", addr)+"    scrape_intervall: 5s\n", cfg+`:5:5: unknown field "scrape_intervall"`)
+	// A secret file that is not there fails the reload, as it fails startup.
+	badReload(jobConfig("b", addr)+"    basic_auth: {username: u, password_file: pw}\n",
+		cfg+":5:46: basic_auth password_file: open "+filepath.Join(dir, "pw")+": no such file or directory")
 	d.eventually("job a still scraped after the bad reload", func() bool { return d.scalar(`up{job="a"}`) == 1 })
 
 	writeConfig(t, cfg, jobConfig("b", addr))

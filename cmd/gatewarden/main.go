@@ -151,10 +151,6 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	}
 	recorder := receiver.NewRecorder(sql, 200_000, logger.With("component", "recorder"), reg)
 	rcv := newReceiverParts(sql, recorder, peerName(f), reg, logger)
-	admin := api.New(api.Options{
-		Store: sql, Overrides: thresholds, Channels: rcv.integrations, Guard: guard,
-		Logger: logger.With("component", "api"), Registerer: reg,
-	})
 
 	engine := promapi.NewEngine(reg, logger.With("component", "query engine"), 2*time.Minute, 50_000_000)
 	throttles, err := newThrottle(cfg, sql, sampler{engine, db}, rcv, reg, logger)
@@ -162,7 +158,6 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		shutdown()
 		return err
 	}
-	admin.SetThrottles(throttles)
 	scrapes := collector.NewManager(collector.Options{Appendable: db, Registerer: reg, Logger: logger.With("component", "collector")})
 	notifyOpts := notifier.DefaultOptions()
 	notifyOpts.Registerer, notifyOpts.Logger = reg, logger.With("component", "notifier")
@@ -176,6 +171,11 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	})
 	scrapes.Subscribe(evals.OnScrape)
 	reg.MustRegister(evals.AlertsCollector())
+	admin := api.New(api.Options{
+		Store: sql, Overrides: thresholds, Channels: rcv.integrations, Guard: guard, Rules: evals,
+		Logger: logger.With("component", "api"), Registerer: reg,
+	})
+	admin.SetThrottles(throttles)
 	reload := newReloader(f.configFile, reg, logger,
 		// The appliers that can fail come first, rule files (the likeliest
 		// to be wrong) before them all: a failed reload stops at the first

@@ -48,10 +48,10 @@ func newReceiverParts(st *store.Store, rec *receiver.Recorder, peer string, reg 
 		Wake: p.delivery.Wake, Logger: p.log, Registerer: reg})
 	p.inbox = receiver.Inbox{Episodes: episodes, Recorder: rec, Route: p.dispatcher.Add}
 	health.Inbox = p.inbox
-	p.ingest = receiver.NewIngest(receiver.IngestOptions{Inbox: p.inbox, Logger: p.log, Registerer: reg})
-	p.ingest.Configure(false, 0)
+	p.ingest = receiver.NewIngest(receiver.IngestOptions{Inbox: p.inbox, Groups: p.dispatcher, Logger: p.log, Registerer: reg})
+	p.ingest.Configure(receiver.IngestConfig{})
 	if reg != nil {
-		reg.MustRegister(outboxCollector{st})
+		reg.MustRegister(outboxCollector{st}, p.silences)
 	}
 	return p
 }
@@ -121,7 +121,7 @@ func (p *receiverParts) register(mux *http.ServeMux, guard *access.Guard) {
 func (p *receiverParts) apply(cfg *config.Config) error {
 	rc := cfg.Receiver
 	if rc == nil {
-		p.ingest.Configure(false, 0)
+		p.ingest.Configure(receiver.IngestConfig{})
 		p.dispatcher.ApplyPlan(nil)
 		return nil
 	}
@@ -136,7 +136,8 @@ func (p *receiverParts) apply(cfg *config.Config) error {
 		return err
 	}
 	p.integrations.ExternalURL = rc.ExternalURL
-	p.ingest.Configure(true, int64(rc.MaxBodySize))
+	p.ingest.Configure(receiver.IngestConfigFrom(rc))
+	p.silences.Configure(rc.Limits.MaxSilences, int(rc.Limits.MaxSilenceSize))
 	p.dispatcher.ApplyPlan(plan)
 	return nil
 }
