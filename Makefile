@@ -10,7 +10,7 @@ LDFLAGS  := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PKG
             -X $(PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 COMMANDS := gatewarden gatewardenctl gatewaysim gwbench
 
-.PHONY: all build test test-deps lint demo bench bench-full bench-micro clean mixin soak
+.PHONY: all build test test-deps lint demo bench bench-full bench-micro clean mixin soak fuzz
 
 all: build
 
@@ -77,6 +77,12 @@ bench: build
 
 bench-full: build
 	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg $(BENCH_FLAGS)
+
+# fuzz runs every Go fuzz target one after another, FUZZTIME each; a failing
+# input stays in the package's testdata/fuzz/, where `go test` replays it.
+FUZZTIME ?= 10m
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
 
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...

@@ -376,9 +376,19 @@ func (s *Store) CreateChannel(ctx context.Context, c Channel) (out Channel, err 
 		return out, err
 	}
 	now := nowUTC().UnixMicro()
-	return scanChannel(s.w.QueryRowContext(ctx, s.d.rebind(`INSERT INTO alert_channels (name, type, config,
+	out, err = scanChannel(s.w.QueryRowContext(ctx, s.d.rebind(`INSERT INTO alert_channels (name, type, config,
 		enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING `+channelCols),
 		c.Name, c.Type, cfg, c.Enabled, now, now))
+	return out, s.nameTaken(err, c.Name)
+}
+
+// nameTaken says a unique violation of a channel in the API's words: the
+// driver's text names tables and error codes.
+func (s *Store) nameTaken(err error, name string) error {
+	if err != nil && s.d.isUnique(err) {
+		return fmt.Errorf("%w: a channel named %q exists", ErrConflict, name)
+	}
+	return err
 }
 
 // UpdateChannel replaces name, type, config and enabled of c.ID.
@@ -391,9 +401,10 @@ func (s *Store) UpdateChannel(ctx context.Context, c Channel) (out Channel, err 
 	if err != nil {
 		return out, err
 	}
-	return scanChannel(s.w.QueryRowContext(ctx, s.d.rebind(`UPDATE alert_channels SET name = ?, type = ?,
+	out, err = scanChannel(s.w.QueryRowContext(ctx, s.d.rebind(`UPDATE alert_channels SET name = ?, type = ?,
 		config = ?, enabled = ?, updated_at = ? WHERE id = ? RETURNING `+channelCols),
 		c.Name, c.Type, cfg, c.Enabled, nowUTC().UnixMicro(), c.ID))
+	return out, s.nameTaken(err, c.Name)
 }
 
 // GetChannel returns one channel or ErrNotFound.

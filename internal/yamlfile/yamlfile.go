@@ -62,7 +62,7 @@ func Decode(b []byte, file string, v any) (*Document, error) {
 
 var (
 	syntaxLine   = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	typeLine     = regexp.MustCompile(`^line (\d+): (?:column (\d+): )?(.*)$`)
+	typeLine     = regexp.MustCompile(`(?s)^line (\d+): (?:column (\d+): )?(.*)$`) // a quoted value may span lines
 	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
 	valueExcerpt = regexp.MustCompile(" `([^`]*)`")
 )
@@ -101,7 +101,7 @@ func (d *Document) decode(b []byte, v any) error {
 func (d *Document) typeError(msg string) *Error {
 	m := typeLine.FindStringSubmatch(msg)
 	if m == nil {
-		return &Error{File: d.file, Msg: msg}
+		return &Error{File: d.file, Msg: valueExcerpt.ReplaceAllString(msg, "")}
 	}
 	line, _ := strconv.Atoi(m[1])
 	e := &Error{File: d.file, Line: line, Msg: m[3]}
