@@ -76,6 +76,9 @@ type ReceiverLimits struct {
 	// MaxAlertSize bounds one alert's label and annotation names and
 	// values, in bytes.
 	MaxAlertSize Bytes `yaml:"max_alert_size"`
+	// MaxAlertsSize bounds the same bytes summed over the alerts firing
+	// at once, as Mimir's alertmanager_max_alerts_size_bytes.
+	MaxAlertsSize Bytes `yaml:"max_alerts_size"`
 	// MaxLabelsPerAlert bounds one alert's labels.
 	MaxLabelsPerAlert int `yaml:"max_labels_per_alert"`
 	// MaxSilences bounds the active and pending silences, as
@@ -91,6 +94,7 @@ const (
 	DefaultMaxAlerts            = 50_000
 	DefaultMaxAggregationGroups = 20_000
 	DefaultMaxAlertSize         = 8 << 10
+	DefaultMaxAlertsSize        = 32 << 20
 	DefaultMaxLabelsPerAlert    = 64
 	DefaultMaxSilences          = 10_000
 	DefaultMaxSilenceSize       = 16 << 10

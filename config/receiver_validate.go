@@ -57,6 +57,9 @@ func (c *ReceiverConfig) applyDefaults() {
 	if l.MaxAlertSize == 0 {
 		l.MaxAlertSize = DefaultMaxAlertSize
 	}
+	if l.MaxAlertsSize == 0 {
+		l.MaxAlertsSize = DefaultMaxAlertsSize
+	}
 	if l.MaxSilenceSize == 0 {
 		l.MaxSilenceSize = DefaultMaxSilenceSize
 	}
@@ -161,7 +164,7 @@ func (c *ReceiverConfig) validate(path ...any) []yamlfile.PathError {
 		key string
 		n   int64
 	}{{"max_alerts", int64(l.MaxAlerts)}, {"max_aggregation_groups", int64(l.MaxAggregationGroups)},
-		{"max_alert_size", int64(l.MaxAlertSize)}, {"max_labels_per_alert", int64(l.MaxLabelsPerAlert)},
+		{"max_alert_size", int64(l.MaxAlertSize)}, {"max_alerts_size", int64(l.MaxAlertsSize)}, {"max_labels_per_alert", int64(l.MaxLabelsPerAlert)},
 		{"max_silences", int64(l.MaxSilences)}, {"max_silence_size", int64(l.MaxSilenceSize)}} {
 		if lim.n < 0 {
 			v.add(lim.key+" must be positive", "limits", lim.key)

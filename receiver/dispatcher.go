@@ -57,7 +57,9 @@ type Muter interface {
 // a restart rebuilds the groups from what the store holds.
 type Ledger interface {
 	InLedger(ctx context.Context, now time.Time, fn func(*store.LedgerTx) error) error
-	OpenAlerts(ctx context.Context, since time.Time) ([]store.OpenAlert, error)
+	// OpenAlerts reads of the held alerts (held true) only the
+	// fingerprint, start and episodes.
+	OpenAlerts(ctx context.Context, since time.Time, held func(fp string) bool) ([]store.OpenAlert, error)
 }
 
 // Plan is the dispatcher's configuration; a reload swaps it whole.
@@ -108,9 +110,8 @@ type Dispatcher struct {
 
 	m       *dispatchMetrics
 	ngroups atomic.Int64 // for the gauge, read off Run's goroutine
-	// keys are the groups' keys (route id, group key), for NewGroups off
-	// Run's goroutine.
-	keys sync.Map
+	// keys are the groups' keys, for Reserve off Run's goroutine.
+	keys groupKeys
 }
 
 // DispatcherOptions configure NewDispatcher.
@@ -155,6 +156,10 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 func (d *Dispatcher) ApplyPlan(p *Plan) {
 	d.mu.Lock()
 	d.plan = p
+	// The old plan's keys mean nothing under the new one; the re-route
+	// adds the groups' keys back, and reservations from now on are the
+	// new plan's.
+	d.keys.clear()
 	d.mu.Unlock()
 	d.in <- nil // a nil batch: re-route
 }
@@ -212,7 +217,7 @@ func (d *Dispatcher) resync(ctx context.Context) {
 	if !d.rebuilt {
 		since = time.Time{}
 	}
-	open, err := d.o.Ledger.OpenAlerts(ctx, since)
+	open, err := d.o.Ledger.OpenAlerts(ctx, since, func(fp string) bool { return d.alerts[fp] != nil })
 	if err != nil {
 		if ctx.Err() == nil {
 			d.m.resyncFailures.Inc()
@@ -264,7 +269,7 @@ func (d *Dispatcher) adopt(p *Plan, oa store.OpenAlert) bool {
 		h.addEpisode(e)
 	}
 	if o := d.o.Episodes; o != nil && a.firing(d.now()) {
-		o.Open(a.fp, a.StartsAt, a.EndsAt)
+		o.Open(a)
 	}
 	d.alerts[h.fp] = h
 	h.routedBy = p
@@ -279,7 +284,7 @@ func (d *Dispatcher) take(batch []Alert) {
 	p := d.currentPlan()
 	if p == nil {
 		d.alerts, d.groups, d.queue, d.rebuilt = map[string]*held{}, map[string]*group{}, nil, false
-		d.keys.Clear()
+		d.keys.clear()
 		return
 	}
 	if batch == nil {
@@ -287,7 +292,6 @@ func (d *Dispatcher) take(batch []Alert) {
 			d.resyncAt = time.Time{} // the first plan: rebuild now
 		}
 		d.groups, d.queue = map[string]*group{}, nil
-		d.keys.Clear()
 		for _, h := range d.alerts {
 			h.in, h.routedBy = nil, p
 			d.route(p, h)
@@ -330,7 +334,7 @@ func (d *Dispatcher) route(p *Plan, h *held) {
 			g = &group{key: r.GroupKey(ls), routeID: r.ID(), receiver: r.Receiver(), labels: r.GroupLabels(ls), timing: t,
 				alerts: map[string]*held{}, done: map[string]int{}, notified: map[string]bool{}, next: d.now().Add(t.GroupWait)}
 			d.groups[key] = g
-			d.keys.Store(key, struct{}{})
+			d.keys.add(key)
 			heap.Push(&d.queue, g)
 		}
 		if _, ok := g.alerts[h.fp]; ok {
@@ -342,21 +346,19 @@ func (d *Dispatcher) route(p *Plan, h *held) {
 	}
 }
 
-// NewGroups is how many groups an alert with labels ls would add: the
-// routes it matches whose group does not exist yet. Ingest asks it, on
-// its own goroutine, to keep the groups under their limit.
-func (d *Dispatcher) NewGroups(ls model.LabelSet) int {
+// Reserve takes the groups an alert with labels ls would join, unless
+// that makes more than max groups: ingest asks before it admits the alert.
+func (d *Dispatcher) Reserve(ls model.LabelSet, max int) bool {
 	p := d.currentPlan()
 	if p == nil {
-		return 0
+		return true
 	}
-	n := 0
-	for _, r := range p.Router.Match(ls) {
-		if _, ok := d.keys.Load(r.ID() + "\x00" + r.GroupKey(ls)); !ok {
-			n++
-		}
+	routes := p.Router.Match(ls)
+	keys := make([]string, len(routes))
+	for i, r := range routes {
+		keys[i] = r.ID() + "\x00" + r.GroupKey(ls)
 	}
-	return n
+	return d.keys.reserve(keys, max)
 }
 
 // Groups is how many groups the dispatcher held after its last pass.
@@ -387,7 +389,7 @@ func (d *Dispatcher) flushDue(ctx context.Context) {
 		}
 		if len(g.alerts) == 0 {
 			delete(d.groups, gkey)
-			d.keys.Delete(gkey)
+			d.keys.remove(gkey)
 			continue
 		}
 		heap.Push(&d.queue, g)

@@ -19,6 +19,7 @@ type Episodes struct {
 	seed   maphash.Seed
 	shards [16]episodeShard
 	open   atomic.Int64 // entries in the shards: the alerts firing
+	bytes  atomic.Int64 // their label and annotation bytes (alertSize)
 }
 
 type episodeShard struct {
@@ -26,9 +27,9 @@ type episodeShard struct {
 	open map[string]openEpisode
 }
 
-// openEpisode is an episode's start and its sender's end (unix ns); 0 as
-// end: open until resolved explicitly.
-type openEpisode struct{ start, end int64 }
+// openEpisode is an episode's start and its sender's end (unix ns; 0:
+// open until resolved explicitly), and the alert's size as last posted.
+type openEpisode struct{ start, end, size int64 }
 
 // NewEpisodes returns an empty tracker.
 func NewEpisodes() *Episodes {
@@ -62,7 +63,9 @@ func (e *Episodes) Assign(alerts []Alert, now time.Time) {
 		switch {
 		case ok && firing:
 			a.StartsAt = time.Unix(0, cur.start).UTC()
-			sh.open[a.fp] = openEpisode{cur.start, unixNano(a.EndsAt)}
+			size := int64(alertSize(*a))
+			sh.open[a.fp] = openEpisode{cur.start, unixNano(a.EndsAt), size}
+			e.bytes.Add(size - cur.size)
 		case ok:
 			// A resolution of the open episode; an end before its start
 			// (a sender's clock, or a stale resolution) ends it at once,
@@ -73,27 +76,35 @@ func (e *Episodes) Assign(alerts []Alert, now time.Time) {
 			}
 			e.forget(sh, a.fp)
 		case firing:
-			sh.open[a.fp] = openEpisode{a.StartsAt.UnixNano(), unixNano(a.EndsAt)}
-			e.open.Add(1)
+			e.add(sh, a.fp, openEpisode{a.StartsAt.UnixNano(), unixNano(a.EndsAt), int64(alertSize(*a))})
 		}
 		sh.mu.Unlock()
 	}
 }
 
-// forget drops an entry; the caller holds sh.mu.
+// add and forget keep the entries and the totals together; the caller
+// holds sh.mu.
+func (e *Episodes) add(sh *episodeShard, fp string, o openEpisode) {
+	sh.open[fp] = o
+	e.open.Add(1)
+	e.bytes.Add(o.size)
+}
+
 func (e *Episodes) forget(sh *episodeShard, fp string) {
+	e.bytes.Add(-sh.open[fp].size)
 	delete(sh.open, fp)
 	e.open.Add(-1)
 }
 
-// Open records an episode the store says is open, at a restart.
-func (e *Episodes) Open(fp string, start, end time.Time) {
+// Open records an episode of a that the store says is open, at a restart
+// or when another receiver sharing the store took it.
+func (e *Episodes) Open(a Alert) {
+	fp := a.Fingerprint()
 	sh := e.shard(fp)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if _, ok := sh.open[fp]; !ok {
-		sh.open[fp] = openEpisode{start.UnixNano(), unixNano(end)}
-		e.open.Add(1)
+		e.add(sh, fp, openEpisode{a.StartsAt.UnixNano(), unixNano(a.EndsAt), int64(alertSize(a))})
 	}
 }
 
@@ -135,8 +146,10 @@ func (e *Episodes) Sweep(now time.Time) {
 }
 
 // Len is how many episodes are open (some may have expired since the last
-// Sweep).
+// Sweep), and Bytes what their alerts take by alertSize.
 func (e *Episodes) Len() int { return int(e.open.Load()) }
+
+func (e *Episodes) Bytes() int64 { return e.bytes.Load() }
 
 func unixNano(t time.Time) int64 {
 	if t.IsZero() {

@@ -20,13 +20,13 @@ func TestEpisodesResyncRace(t *testing.T) {
 		t.Fatalf("after the resolution %d open", e.Len())
 	}
 	fp := resolved[0].Fingerprint()
-	e.Open(fp, t0, time.Time{}) // the resync, from a store not yet told
+	e.Open(Alert{Labels: map[string]string{"alertname": "A"}, StartsAt: t0}) // the resync, from a store not yet told
 	e.Close(fp, t0.Add(time.Second))
 	if e.Len() != 1 {
 		t.Fatal("Close forgot an episode that starts at another time")
 	}
 	e.Close(fp, resolved[0].StartsAt) // the dispatcher routing the resolution
-	if e.Len() != 0 || e.IsOpen(fp, t0.Add(2*time.Minute)) {
+	if e.Len() != 0 || e.Bytes() != 0 || e.IsOpen(fp, t0.Add(2*time.Minute)) {
 		t.Fatal("the reopened episode is still open")
 	}
 	again := []Alert{{Labels: map[string]string{"alertname": "A"}, StartsAt: t0.Add(2 * time.Minute)}}

@@ -41,6 +41,7 @@ type Ingest struct {
 	resolveTimeout time.Duration
 	settings       atomic.Pointer[IngestConfig]
 	sets           interned
+	inflight       inflight
 
 	received *prometheus.CounterVec
 	invalid  *prometheus.CounterVec
@@ -66,7 +67,7 @@ type IngestConfig struct {
 func IngestConfigFrom(rc *config.ReceiverConfig) IngestConfig {
 	l := rc.Limits
 	return IngestConfig{Enabled: true, MaxBodySize: int64(rc.MaxBodySize), UTF8Names: rc.LabelNameValidation == "utf8",
-		Limits: Limits{MaxAlerts: l.MaxAlerts, MaxGroups: l.MaxAggregationGroups, MaxAlertSize: int(l.MaxAlertSize), MaxLabels: l.MaxLabelsPerAlert}}
+		Limits: Limits{MaxAlerts: l.MaxAlerts, MaxGroups: l.MaxAggregationGroups, MaxAlertSize: int(l.MaxAlertSize), MaxAlertsSize: int64(l.MaxAlertsSize), MaxLabels: l.MaxLabelsPerAlert}}
 }
 
 // Configure applies a (re)loaded receiver section.
@@ -117,6 +118,7 @@ func NewIngest(o IngestOptions) *Ingest {
 	}, []string{"api"})
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(in.received, in.invalid, in.duration)
+		registerLimitGauges(o.Registerer, o.Inbox.Episodes)
 	}
 	in.rejected = newRejectedCounter(o.Registerer)
 	return in
@@ -164,10 +166,11 @@ func (in *Ingest) handle(api string, dec decoder) http.Handler {
 			return
 		}
 		in.invalid.WithLabelValues(api).Add(float64(len(invalid)))
-		alerts, refused := in.admit(alerts, set.Limits, now)
+		alerts, refused, admitted := in.admit(alerts, set.Limits, now)
 		ctx, cancel := context.WithTimeout(r.Context(), ingestWait)
 		err = in.inbox.Take(ctx, alerts, false)
 		cancel()
+		in.inflight.done(admitted)
 		if err != nil {
 			w.Header().Set("Retry-After", "5")
 			ingestError(w, http.StatusServiceUnavailable, err.Error())

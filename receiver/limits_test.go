@@ -3,6 +3,7 @@ package receiver
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -79,6 +80,25 @@ func TestLimitMaxAlerts(t *testing.T) {
 	}
 }
 
+// Past max_alerts_size, new alerts are refused as past max_alerts; a
+// resolution gives its bytes back.
+func TestLimitMaxAlertsSize(t *testing.T) {
+	rig := newLimitsRig(t, Limits{MaxAlertsSize: 3 * int64(len("alertname")+1)})
+	code, msg := rig.post(t, "/api/v2/alerts", alertsJSON("A", "B", "C", "D"))
+	if code != http.StatusTooManyRequests || !strings.Contains(msg, "1 alerts refused") || !strings.Contains(msg, "receiver.limits.max_alerts_size") {
+		t.Fatalf("past the limit: %d %s", code, msg)
+	}
+	if code, _ := rig.post(t, "/api/v2/alerts", `[{"labels":{"alertname":"A"},"endsAt":"2020-01-01T00:00:00Z"}]`); code != http.StatusOK {
+		t.Fatalf("a resolution: %d", code)
+	}
+	if code, msg := rig.post(t, "/api/v2/alerts", alertsJSON("D")); code != http.StatusOK {
+		t.Fatalf("after a resolution made room: %d %s", code, msg)
+	}
+	if n := testutil.ToFloat64(rig.in.rejected.WithLabelValues(limitBytes)); n != 1 {
+		t.Errorf("%v refusals counted, want 1", n)
+	}
+}
+
 func TestLimitMaxAggregationGroups(t *testing.T) {
 	rig := newLimitsRig(t, Limits{MaxGroups: 2})
 	if code, msg := rig.post(t, "/api/v2/alerts", alertsJSON("A", "B")); code != http.StatusOK {
@@ -88,6 +108,48 @@ func TestLimitMaxAggregationGroups(t *testing.T) {
 	code, msg := rig.post(t, "/api/v2/alerts", `[{"labels":{"alertname":"C"}},{"labels":{"alertname":"A","id":"2"}}]`)
 	if code != http.StatusTooManyRequests || !strings.Contains(msg, "1 alerts refused") || !strings.Contains(msg, "receiver.limits.max_aggregation_groups") {
 		t.Fatalf("a third group: %d %s", code, msg)
+	}
+}
+
+// Concurrent requests cannot pass a limit together: each admits against
+// what the others admitted and the dispatcher has not routed yet.
+func TestLimitsHoldUnderConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lim   Limits
+		alert func(client, i int) string
+		want  func(r *limitsRig) int
+	}{
+		{"max_alerts", Limits{MaxAlerts: 100}, func(c, i int) string {
+			return fmt.Sprintf(`{"labels":{"alertname":"A","id":"%d-%d"}}`, c, i)
+		}, func(r *limitsRig) int { return r.in.inbox.Episodes.Len() }},
+		{"max_aggregation_groups", Limits{MaxGroups: 60}, func(c, i int) string {
+			return fmt.Sprintf(`{"labels":{"alertname":"A%d-%d"}}`, c, i)
+		}, func(r *limitsRig) int { return int(r.d.keys.n.Load()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rig := newLimitsRig(t, tc.lim)
+			var wg sync.WaitGroup
+			for c := range 8 {
+				wg.Go(func() {
+					for req := range 10 {
+						parts := make([]string, 10)
+						for i := range parts {
+							parts[i] = tc.alert(c, req*10+i)
+						}
+						rig.post(t, "/api/v2/alerts", "["+strings.Join(parts, ",")+"]")
+					}
+				})
+			}
+			wg.Wait()
+			limit := max(tc.lim.MaxAlerts, tc.lim.MaxGroups)
+			if got := tc.want(rig); got != limit {
+				t.Fatalf("%d admitted, want exactly the limit %d", got, limit)
+			}
+			if n := testutil.ToFloat64(rig.in.rejected.WithLabelValues(tc.name)); int(n) != 800-limit {
+				t.Errorf("%v refusals counted, want %d", n, 800-limit)
+			}
+		})
 	}
 }
 

@@ -242,7 +242,7 @@ func testLedgerOpenAlerts(t *testing.T, newDB backend) {
 		note("half", e1, TransitionResolved, ch.ID, ""))
 	must(s.UpsertAlert(ctx, alert("legacy", "warning", "budget"))) // no starts_at: before the ledger
 
-	open := must(s.OpenAlerts(ctx, time.Time{}))
+	open := must(s.OpenAlerts(ctx, time.Time{}, nil))
 	got := map[string]OpenAlert{}
 	for _, o := range open {
 		got[o.Fingerprint] = o
@@ -257,7 +257,23 @@ func testLedgerOpenAlerts(t *testing.T, newDB backend) {
 	if r := got["refired"]; len(r.Episodes) != 1 || !r.Episodes[0].Equal(e1) {
 		t.Fatalf("refired: %+v", r)
 	}
-	if since := must(s.OpenAlerts(ctx, now.Add(time.Hour))); len(since) != 0 {
+	// Of held alerts, only what the dispatcher lacks: the start and the
+	// other episodes, not the labels and annotations.
+	held := func(fp string) bool { return fp == "refired" || fp == "firing" }
+	lean := map[string]OpenAlert{}
+	for _, o := range must(s.OpenAlerts(ctx, time.Time{}, held)) {
+		lean[o.Fingerprint] = o
+	}
+	if len(lean) != len(want) {
+		t.Fatalf("with held alerts: %d open, want %d", len(lean), len(want))
+	}
+	if r := lean["refired"]; r.Labels != nil || r.Annotations != nil || !r.StartsAt.Equal(e2) || len(r.Episodes) != 1 || !r.Episodes[0].Equal(e1) {
+		t.Fatalf("a held alert read: %+v", r)
+	}
+	if h := lean["half"]; h.Annotations["summary"] != "half" {
+		t.Fatalf("an alert not held read without its annotations: %+v", h)
+	}
+	if since := must(s.OpenAlerts(ctx, now.Add(time.Hour), nil)); len(since) != 0 {
 		t.Fatalf("nothing updated since: %+v", since)
 	}
 }

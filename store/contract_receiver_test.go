@@ -185,7 +185,7 @@ func testMigrateFromV3(t *testing.T, newDB backend) {
 	if h := historyOf(t, s, HistoryFilter{AlertID: a.ID}); len(h) != 1 || h[0].Fingerprint != "" {
 		t.Fatalf("history after upgrade: %+v", h)
 	}
-	if open := must(s.OpenAlerts(ctx, time.Time{})); len(open) != 0 {
+	if open := must(s.OpenAlerts(ctx, time.Time{}, nil)); len(open) != 0 {
 		t.Fatalf("an alert from before the ledger owes %+v", open)
 	}
 }
@@ -203,7 +203,7 @@ func testReceiverClosed(t *testing.T, newDB backend) {
 	_, checks["expire_silence"] = s.ExpireSilence(ctx, sil.ID, now, "test")
 	_, checks["prune_silences"] = s.PruneSilences(ctx, now)
 	checks["ledger"] = s.InLedger(ctx, time.Now(), func(*LedgerTx) error { return nil })
-	_, checks["open_alerts"] = s.OpenAlerts(ctx, time.Time{})
+	_, checks["open_alerts"] = s.OpenAlerts(ctx, time.Time{}, nil)
 	_, checks["prune_ledger"] = s.PruneLedger(ctx, now)
 	_, checks["pending_notifications"] = s.PendingNotifications(ctx)
 	_, checks["step_records"] = s.StepRecords(ctx, "r")

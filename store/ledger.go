@@ -276,28 +276,46 @@ const LedgerRetention = 7 * 24 * time.Hour
 // alert rows updated since since (zero: all): rows still firing, rows
 // resolved within LedgerRetention/2 whose episode's resolution no claim
 // decided, and every episode notified as firing whose resolution is
-// unclaimed on a channel.
-func (s *Store) OpenAlerts(ctx context.Context, since time.Time) (out []OpenAlert, err error) {
+// unclaimed on a channel. Of the alerts held (nil: none) only the
+// fingerprint, the start and the episodes are read: the dispatcher has the rest, and
+// reading every label and annotation of every alert each resync would
+// cost what the alerts take, again and again.
+func (s *Store) OpenAlerts(ctx context.Context, since time.Time, held func(fp string) bool) (out []OpenAlert, err error) {
 	defer s.op("open_alerts", &err)()
 	if err = s.checkOpen(); err != nil {
 		return nil, err
 	}
 	horizon := nowUTC().Add(-LedgerRetention / 2)
-	rows, err := s.r.QueryContext(ctx, s.d.rebind("SELECT "+alertCols+` FROM alerts a WHERE a.starts_at IS NOT NULL
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(`SELECT a.fingerprint, a.starts_at FROM alerts a WHERE a.starts_at IS NOT NULL
 		AND a.updated_at >= ? AND (a.resolved_at IS NULL OR a.resolved_at >= ? AND NOT EXISTS (SELECT 1
 		FROM notifications n WHERE n.fingerprint = a.fingerprint AND n.episode = a.starts_at
 		AND n.transition = 'resolved'))`), since.UnixMicro(), horizon.UnixMicro())
 	if err != nil {
 		return nil, err
 	}
-	alerts, err := collect(rows, scanAlert)
+	// Of a held alert, its row's fingerprint and start: the episodes below
+	// are the others.
+	keys, err := collect(rows, func(sc interface{ Scan(...any) error }) (a Alert, err error) {
+		var start sql.NullInt64
+		err = sc.Scan(&a.Fingerprint, &start)
+		a.StartsAt = goTime(start)
+		return a, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	byFP := make(map[string]int, len(alerts))
-	for _, a := range alerts {
-		byFP[a.Fingerprint] = len(out)
-		out = append(out, OpenAlert{Alert: a})
+	byFP := make(map[string]int, len(keys))
+	var missing []string
+	for _, a := range keys {
+		if held != nil && held(a.Fingerprint) {
+			byFP[a.Fingerprint] = len(out)
+			out = append(out, OpenAlert{Alert: a})
+		} else {
+			missing = append(missing, a.Fingerprint)
+		}
+	}
+	if err := s.addAlertsByFingerprint(ctx, missing, byFP, &out); err != nil {
+		return nil, err
 	}
 	rows, err = s.r.QueryContext(ctx, s.d.rebind(`SELECT DISTINCT n.fingerprint, n.episode FROM notifications n
 		WHERE n.transition = 'firing' AND n.created_at >= ? AND NOT EXISTS (SELECT 1 FROM notifications r
@@ -317,7 +335,9 @@ func (s *Store) OpenAlerts(ctx context.Context, since time.Time) (out []OpenAler
 	if err != nil {
 		return nil, err
 	}
-	var missing []string
+	// The rows of these episodes' alerts, updated before since, are read
+	// whole: there are few, and their start tells the episodes apart.
+	missing = missing[:0]
 	for _, e := range eps {
 		if _, ok := byFP[e.fp]; !ok {
 			missing = append(missing, e.fp)

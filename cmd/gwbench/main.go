@@ -40,11 +40,13 @@ type suite struct {
 	evalSeries, soakSeries   string
 	receiveBatches           string
 	receiveAPIs              string
+	floodAlerts, floodSizes  string
 	ingest                   ingestOpts
 	evaluate                 evaluateOpts
 	detect                   detectOpts
 	receive                  receiveOpts
 	soak                     soakOpts
+	flood                    floodOpts
 }
 
 func runMain(args []string, stdout, stderr io.Writer) (int, error) {
@@ -76,7 +78,7 @@ func runMain(args []string, stdout, stderr io.Writer) (int, error) {
 
 func (s *suite) flags(c *kingpin.CmdClause) {
 	c.Flag("bin", "Directory holding the gatewarden and gatewaysim binaries (make build).").Default("bin").StringVar(&s.bin)
-	c.Flag("scenarios", "Scenarios to run, in order: ingest, evaluate, detect, receive, soak.").Default("ingest,evaluate,detect,receive,soak").StringVar(&s.scenarios)
+	c.Flag("scenarios", "Scenarios to run, in order: ingest, evaluate, detect, receive, flood, soak.").Default("ingest,evaluate,detect,receive,flood,soak").StringVar(&s.scenarios)
 	c.Flag("out", "Results file (JSON); empty writes none.").Default("gwbench.json").StringVar(&s.out)
 	c.Flag("svg", "Chart of the latency distributions (SVG); empty writes none.").Default("gwbench.svg").StringVar(&s.svg)
 	c.Flag("keep", "Keep the work directory (configs, logs, data) instead of removing it.").BoolVar(&s.keep)
@@ -99,6 +101,13 @@ func (s *suite) flags(c *kingpin.CmdClause) {
 	c.Flag("receive.clients", "Concurrent clients.").Default("8").IntVar(&s.receive.clients)
 	c.Flag("receive.alerts", "Distinct alerts.").Default("10000").IntVar(&s.receive.alerts)
 	c.Flag("receive.duration", "Load per API and batch size, after the warm-up.").Default("20s").DurationVar(&s.receive.duration)
+
+	c.Flag("flood.alerts", "Distinct alerts each flood sends, one count per alert size.").Default("1M,200k").StringVar(&s.floodAlerts)
+	c.Flag("flood.size", "Bytes of one flood alert's names and values, per flood: 8k is the default max_alert_size.").Default("640,8k").StringVar(&s.floodSizes)
+	c.Flag("flood.batch", "Alerts per flood request.").Default("500").IntVar(&s.flood.batch)
+	c.Flag("flood.clients", "Concurrent flood clients.").Default("4").IntVar(&s.flood.clients)
+	c.Flag("flood.deliver-within", "How long every accepted alert may take to reach the sink; 0 does not wait.").Default("5m").DurationVar(&s.flood.deliverWithin)
+	c.Flag("flood.group-by", "The route's group_by: alertname makes 20 groups, alertname,master one per alert.").Default("alertname").StringVar(&s.flood.groupBy)
 
 	c.Flag("soak.duration", "Soak length.").Default("30m").DurationVar(&s.soak.duration)
 	c.Flag("soak.series", "Series during the soak.").Default("10k").StringVar(&s.soakSeries)
@@ -131,16 +140,21 @@ func (s *suite) parse() error {
 	s.receive.batches = list("receive.batch", s.receiveBatches)
 	s.receive.apis = splitList(s.receiveAPIs)
 	s.soak.series = one("soak.series", s.soakSeries)
+	s.flood.alerts = list("flood.alerts", s.floodAlerts)
+	s.flood.sizes = list("flood.size", s.floodSizes)
 	if err != nil {
 		return err
 	}
+	if len(s.flood.alerts) != len(s.flood.sizes) {
+		return fmt.Errorf("--flood.alerts has %d counts for %d --flood.size sizes", len(s.flood.alerts), len(s.flood.sizes))
+	}
 	for _, name := range splitList(s.scenarios) {
 		if _, ok := scenarioRunners[name]; !ok {
-			return fmt.Errorf("--scenarios: unknown scenario %q (want ingest, evaluate, detect, receive, soak)", name)
+			return fmt.Errorf("--scenarios: unknown scenario %q (want ingest, evaluate, detect, receive, flood, soak)", name)
 		}
 	}
-	if s.evaluate.cycles < 1 || s.detect.reps < 1 || s.receive.clients < 1 || s.receive.alerts < 1 {
-		return errors.New("--evaluate.cycles, --detect.reps, --receive.clients and --receive.alerts must be positive")
+	if s.evaluate.cycles < 1 || s.detect.reps < 1 || s.receive.clients < 1 || s.receive.alerts < 1 || s.flood.batch < 1 || s.flood.clients < 1 {
+		return errors.New("--evaluate.cycles, --detect.reps, --receive.clients, --receive.alerts, --flood.batch and --flood.clients must be positive")
 	}
 	return nil
 }
@@ -153,6 +167,7 @@ var scenarioRunners = map[string]func(context.Context, *env, *suite, *Report) er
 	"detect":  func(ctx context.Context, e *env, s *suite, r *Report) error { return runDetect(ctx, e, s.detect, r) },
 	"receive": func(ctx context.Context, e *env, s *suite, r *Report) error { return runReceive(ctx, e, s.receive, r) },
 	"soak":    func(ctx context.Context, e *env, s *suite, r *Report) error { return runSoak(ctx, e, s.soak, r) },
+	"flood":   func(ctx context.Context, e *env, s *suite, r *Report) error { return runFlood(ctx, e, s.flood, r) },
 }
 
 func splitList(v string) []string {

@@ -31,6 +31,9 @@ var targets = []Target{
 	{Key: "receive.v2.p99", MinSize: 1, MaxSize: 100, Op: "<", Value: 0.020, Unit: "s", Source: "receiver: p99 ingest latency < 20 ms, 8 clients as fast as they can"},
 	{Key: "receive.v2.paced.p99", MinSize: 1, MaxSize: 100, Op: "<", Value: 0.020, Unit: "s", Source: "receiver: p99 ingest latency < 20 ms, at the throughput targets (40k alerts/s in 100s, 5k req/s of one)"},
 	{Key: "receive.v2.requests_per_s", MinSize: 1, MaxSize: 1, Op: ">=", Value: 5000, Unit: "req/s", Source: "receiver: ≥ 5k requests/s of one alert (Alertmanager 2.6k)"},
+	{Key: "flood.rss", Op: "<", Value: 512 << 20, Unit: "B", Source: "hardening: a flood of distinct alerts leaves the default daemon under 512 MiB"},
+	{Key: "flood.healthy.max", Op: "<", Value: 0.1, Unit: "s", Source: "hardening: /-/healthy answers within 100 ms during the flood"},
+	{Key: "flood.undelivered", Op: "<=", Value: 0, Unit: "alerts", Source: "hardening: every alert accepted is delivered"},
 	{Key: "soak.rss_growth", Op: "<=", Value: 10, Unit: "%", Source: "soak: RSS flat (second quarter → last quarter of the run)"},
 	{Key: "soak.goroutine_growth", Op: "<=", Value: 10, Unit: "%", Source: "soak: goroutines flat (same quarters)"},
 }
