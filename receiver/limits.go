@@ -20,7 +20,7 @@ type Limits struct {
 	MaxAlertSize int // bytes of label and annotation names and values
 	// MaxAlertsSize bounds those bytes over the alerts firing.
 	MaxAlertsSize int64
-	MaxLabels    int // labels of one alert
+	MaxLabels     int // labels of one alert
 }
 
 // Groups is what the group limit needs of the dispatcher.
