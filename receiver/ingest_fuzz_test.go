@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,19 +30,11 @@ var ingestPaths = []string{"/api/v2/alerts", "/api/v1/webhook/alertmanager"}
 // alert per fingerprint, and nothing from a body Alertmanager could not
 // have read.
 func FuzzIngest(f *testing.F) {
-	for _, s := range []string{
-		// decode_test.go's decoder seeds.
-		`[]`, `null`, `[null]`, `[{}]`,
-		`[{"labels":{"alertname":"A","master":"m1"},"annotations":{"summary":"s"},"startsAt":"2026-12-01T10:00:00.123Z","endsAt":"2026-12-01T11:00:00+08:00","generatorURL":"http://prom/graph?g0.expr=up","status":"firing"}]`,
-		`[{"Labels":{"a":"1"},"STARTSAT":"2026-12-01T10:00:00Z","GeneratorUrl":"u"}]`,
-		`[{"labels":{"a":"1"},"labels":{"b":"2","a":"3"}}]`,
-		`[{"labels":{"a":"1"},"labels":null,"status":"resolved","status":null,"startsAt":null}]`,
-		`[{"labels":{"caf\u00e9":"\"quoted\"\n\\","x":""},"fingerprint":"abc","receivers":[{"name":"r"}],"extra":{"deep":[1,2,{"k":null}]}}]`,
-		` [ { "labels" : { "a" : "b" } } ] trailing`,
-		// ingest_test.go's bodies.
+	// decode_test.go's decoder seeds, and ingest_test.go's bodies.
+	for _, s := range append(slices.Clone(decoderSeeds),
 		`[{"labels":{"alertname":"A","master":"m1"},"annotations":{"summary":"s"}},{"labels":{"alertname":"A","master":"m1"}},{"labels":{"alertname":"B"},"startsAt":"2026-12-01T10:00:00Z","endsAt":"2026-12-01T09:00:00Z"},{"labels":{}},{"labels":{"alertname":"C"},"endsAt":"2020-01-01T00:00:00Z"}]`,
 		`[{"labels":{"alertname":1}}]`, `[{"labels":{"a":"b"},"startsAt":"yesterday"}]`, `[{"labels":`,
-	} {
+	) {
 		f.Add(uint8(0), []byte(s), []byte(`[{"labels":{"alertname":"A","master":"m1"}}]`))
 	}
 	for _, s := range []string{
@@ -110,19 +103,11 @@ func checkTaken(t *testing.T, a Alert) {
 // amCouldRead reports whether encoding/json, as Alertmanager reads a
 // request, decodes the body's first value into the API's shape.
 func amCouldRead(path string, body []byte) bool {
-	type alert struct {
-		Status       string            `json:"status"`
-		Labels       map[string]string `json:"labels"`
-		Annotations  map[string]string `json:"annotations"`
-		StartsAt     time.Time         `json:"startsAt"`
-		EndsAt       time.Time         `json:"endsAt"`
-		GeneratorURL string            `json:"generatorURL"`
-	}
-	var v any = &[]alert{}
+	var v any = &[]v1Alert{}
 	if path != ingestPaths[0] {
 		v = &struct {
-			Version string  `json:"version"`
-			Alerts  []alert `json:"alerts"`
+			Version string    `json:"version"`
+			Alerts  []v1Alert `json:"alerts"`
 		}{}
 	}
 	return json.NewDecoder(bytes.NewReader(body)).Decode(v) == nil

@@ -58,44 +58,37 @@ func alertsJSON(names ...string) string {
 }
 
 // An issue 16 finding: 300,000 distinct alerts took the daemon to 1.17 GB
-// with nothing to stop them. Past max_alerts, new alerts get 429 naming
-// the limit, while the ones held are still taken (re-posts keep them).
+// with nothing to stop them. Past max_alerts (or max_alerts_size), new
+// alerts get 429 naming the limit, while the ones held are still taken
+// (re-posts keep them), and a resolution makes room.
 func TestLimitMaxAlerts(t *testing.T) {
-	rig := newLimitsRig(t, Limits{MaxAlerts: 3})
-	code, msg := rig.post(t, "/api/v2/alerts", alertsJSON("A", "B", "C", "D", "E"))
-	if code != http.StatusTooManyRequests || !strings.Contains(msg, "2 alerts refused") || !strings.Contains(msg, "receiver.limits.max_alerts") {
-		t.Fatalf("past the limit: %d %s", code, msg)
-	}
-	if code, msg := rig.post(t, "/api/v2/alerts", alertsJSON("A", "B", "C")); code != http.StatusOK {
-		t.Fatalf("re-posts of the held alerts: %d %s", code, msg)
-	}
-	if code, _ := rig.post(t, "/api/v2/alerts", `[{"labels":{"alertname":"A"},"endsAt":"2020-01-01T00:00:00Z"}]`); code != http.StatusOK {
-		t.Fatalf("a resolution: %d", code)
-	}
-	if code, msg := rig.post(t, "/api/v2/alerts", alertsJSON("D")); code != http.StatusOK {
-		t.Fatalf("after a resolution made room: %d %s", code, msg)
-	}
-	if n := testutil.ToFloat64(rig.in.rejected.WithLabelValues(limitAlerts)); n != 2 {
-		t.Errorf("%v refusals counted, want 2", n)
-	}
-}
-
-// Past max_alerts_size, new alerts are refused as past max_alerts; a
-// resolution gives its bytes back.
-func TestLimitMaxAlertsSize(t *testing.T) {
-	rig := newLimitsRig(t, Limits{MaxAlertsSize: 3 * int64(len("alertname")+1)})
-	code, msg := rig.post(t, "/api/v2/alerts", alertsJSON("A", "B", "C", "D"))
-	if code != http.StatusTooManyRequests || !strings.Contains(msg, "1 alerts refused") || !strings.Contains(msg, "receiver.limits.max_alerts_size") {
-		t.Fatalf("past the limit: %d %s", code, msg)
-	}
-	if code, _ := rig.post(t, "/api/v2/alerts", `[{"labels":{"alertname":"A"},"endsAt":"2020-01-01T00:00:00Z"}]`); code != http.StatusOK {
-		t.Fatalf("a resolution: %d", code)
-	}
-	if code, msg := rig.post(t, "/api/v2/alerts", alertsJSON("D")); code != http.StatusOK {
-		t.Fatalf("after a resolution made room: %d %s", code, msg)
-	}
-	if n := testutil.ToFloat64(rig.in.rejected.WithLabelValues(limitBytes)); n != 1 {
-		t.Errorf("%v refusals counted, want 1", n)
+	for _, tc := range []struct {
+		lim     Limits
+		key     string
+		refused int
+	}{
+		{Limits{MaxAlerts: 3}, limitAlerts, 2},
+		{Limits{MaxAlertsSize: 3 * int64(len("alertname")+1)}, limitBytes, 2},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			rig := newLimitsRig(t, tc.lim)
+			code, msg := rig.post(t, "/api/v2/alerts", alertsJSON("A", "B", "C", "D", "E"))
+			if code != http.StatusTooManyRequests || !strings.Contains(msg, "2 alerts refused") || !strings.Contains(msg, "receiver.limits."+tc.key) {
+				t.Fatalf("past the limit: %d %s", code, msg)
+			}
+			if code, msg := rig.post(t, "/api/v2/alerts", alertsJSON("A", "B", "C")); code != http.StatusOK {
+				t.Fatalf("re-posts of the held alerts: %d %s", code, msg)
+			}
+			if code, _ := rig.post(t, "/api/v2/alerts", `[{"labels":{"alertname":"A"},"endsAt":"2020-01-01T00:00:00Z"}]`); code != http.StatusOK {
+				t.Fatalf("a resolution: %d", code)
+			}
+			if code, msg := rig.post(t, "/api/v2/alerts", alertsJSON("D")); code != http.StatusOK {
+				t.Fatalf("after a resolution made room: %d %s", code, msg)
+			}
+			if n := testutil.ToFloat64(rig.in.rejected.WithLabelValues(tc.key)); int(n) != tc.refused {
+				t.Errorf("%v refusals counted, want %d", n, tc.refused)
+			}
+		})
 	}
 }
 
@@ -184,6 +177,7 @@ func TestIngestIsAsStrictAsAlertmanager(t *testing.T) {
 		{"an empty alertname", "application/json", `[{"labels":{"alertname":""}}]`, 400, "no alertname"},
 		{"no alertname", "application/json", `[{"labels":{"job":"x"}}]`, 400, "no alertname"},
 		{"an invalid annotation name", "application/json", `[{"labels":{"alertname":"A"},"annotations":{"a b":"x"}}]`, 400, `invalid annotation "a b"`},
+		{"an end before the start", "application/json", `[{"labels":{"alertname":"A"},"startsAt":"2026-01-02T00:00:00Z","endsAt":"2026-01-01T00:00:00Z"}]`, 400, "endsAt 2026-01-01T00:00:00Z is before startsAt"},
 		{"a text body", "text/plain", alertsJSON("A"), 415, `Content-Type "text/plain"`},
 		{"a form", "application/x-www-form-urlencoded", alertsJSON("A"), 415, "send application/json"},
 		{"10 KB of x", "application/json", strings.Repeat("x", 10<<10), 400, "invalid character 'x'"},

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gatewarden/gatewarden/gatewaysim"
@@ -32,53 +28,31 @@ func instanceOf(labels map[string]string) instance {
 	return instance{labels["tenant_id"], labels["plugin_id"], labels["instance_id"]}
 }
 
-// sink is gwbench's own webhook receiver: it keeps the time the first
-// firing notification of each instance arrived.
+// sink keeps the time the first firing notification of each instance
+// arrived.
 type sink struct {
-	mu  sync.Mutex
+	*webhookSink
 	got map[instance]time.Time
-	srv *http.Server
 }
 
 func startSink() (*sink, string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
 	s := &sink{got: map[instance]time.Time{}}
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = s.srv.Serve(l) }()
-	return s, "http://" + l.Addr().String() + "/hook", nil
-}
-
-func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
-	at := time.Now()
-	var body struct {
-		Alerts []struct {
-			Status string            `json:"status"`
-			Labels map[string]string `json:"labels"`
-		} `json:"alerts"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, a := range body.Alerts {
-		if k := instanceOf(a.Labels); a.Status == "firing" && a.Labels["alertname"] == detectRule {
+	hook, err := startWebhookSink(func(at time.Time, labels map[string]string) {
+		if k := instanceOf(labels); labels["alertname"] == detectRule {
 			if _, seen := s.got[k]; !seen {
 				s.got[k] = at
 			}
 		}
+	})
+	if err != nil {
+		return nil, "", err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	s.webhookSink = hook
+	return s, hook.url, nil
 }
 
-func (s *sink) at(k instance) (time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.got[k]
+func (s *sink) at(k instance) (t time.Time, ok bool) {
+	s.locked(func() { t, ok = s.got[k] })
 	return t, ok
 }
 
@@ -124,7 +98,7 @@ func runDetect(ctx context.Context, e *env, o detectOpts, r *Report) error {
 	if err != nil {
 		return err
 	}
-	defer snk.srv.Close()
+	defer snk.close()
 	gw, err := e.startGatewarden(ctx, "detect", detectConfig(sim, o.interval, hook), map[string]string{"rules.yml": detectRules})
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -230,50 +229,24 @@ func (w *floodWatch) run(ctx context.Context) {
 	}
 }
 
-// floodSink is the webhook the daemon delivers to: it counts the distinct
-// firing flood alerts it was sent.
+// floodSink counts the distinct firing flood alerts the daemon delivered.
 type floodSink struct {
-	url  string
-	srv  *http.Server
-	mu   sync.Mutex
-	seen map[string]struct{}
+	*webhookSink
+	masters map[string]struct{}
 }
 
 func newFloodSink() (*floodSink, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s := &floodSink{url: "http://" + l.Addr().String() + "/hook", seen: map[string]struct{}{}}
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = s.srv.Serve(l) }()
-	return s, nil
-}
-
-func (s *floodSink) serve(w http.ResponseWriter, r *http.Request) {
-	var msg struct {
-		Alerts []struct {
-			Status string            `json:"status"`
-			Labels map[string]string `json:"labels"`
-		} `json:"alerts"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	for _, a := range msg.Alerts {
-		if a.Status == "firing" && strings.HasPrefix(a.Labels["alertname"], "Flood") {
-			s.seen[a.Labels["master"]] = struct{}{}
+	s := &floodSink{masters: map[string]struct{}{}}
+	hook, err := startWebhookSink(func(_ time.Time, labels map[string]string) {
+		if strings.HasPrefix(labels["alertname"], "Flood") {
+			s.masters[labels["master"]] = struct{}{}
 		}
-	}
-	s.mu.Unlock()
+	})
+	s.webhookSink = hook
+	return s, err
 }
 
-func (s *floodSink) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.seen)
+func (s *floodSink) count() (n int) {
+	s.locked(func() { n = len(s.masters) })
+	return n
 }
-
-func (s *floodSink) close() { _ = s.srv.Close() }
