@@ -21,14 +21,18 @@ type Error struct {
 	Msg          string
 }
 
+// Error is one line: a newline in the message (yaml.v3 quotes tags and
+// values as written) is shown escaped, so that a list of errors has one
+// per line.
 func (e *Error) Error() string {
+	msg := strings.ReplaceAll(e.Msg, "\n", `\n`)
 	switch {
 	case e.Line == 0:
-		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+		return fmt.Sprintf("%s: %s", e.File, msg)
 	case e.Column == 0:
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, msg)
 	}
-	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, msg)
 }
 
 // Errors is every problem found in one file, in file order.
