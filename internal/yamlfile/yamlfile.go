@@ -68,7 +68,9 @@ var (
 	syntaxLine   = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 	typeLine     = regexp.MustCompile(`(?s)^line (\d+): (?:column (\d+): )?(.*)$`) // a quoted value may span lines
 	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	valueExcerpt = regexp.MustCompile(" `([^`]*)`")
+	// The excerpt runs to the last "` into ", as the value may hold
+	// backticks itself.
+	valueExcerpt = regexp.MustCompile("(?s) `(.*)`( into )")
 )
 
 // decode fills v strictly: unknown keys and wrong types are errors, all of
@@ -105,7 +107,7 @@ func (d *Document) decode(b []byte, v any) error {
 func (d *Document) typeError(msg string) *Error {
 	m := typeLine.FindStringSubmatch(msg)
 	if m == nil {
-		return &Error{File: d.file, Msg: valueExcerpt.ReplaceAllString(msg, "")}
+		return &Error{File: d.file, Msg: valueExcerpt.ReplaceAllString(msg, "$2")}
 	}
 	line, _ := strconv.Atoi(m[1])
 	e := &Error{File: d.file, Line: line, Msg: m[3]}
@@ -124,7 +126,7 @@ func (d *Document) typeError(msg string) *Error {
 	want := ""
 	if v := valueExcerpt.FindStringSubmatch(e.Msg); v != nil {
 		want = strings.TrimSuffix(v[1], "...")
-		e.Msg = valueExcerpt.ReplaceAllString(e.Msg, "")
+		e.Msg = valueExcerpt.ReplaceAllString(e.Msg, "$2")
 	}
 	e.Column = column(d.root, line, want, false)
 	if e.Column == 0 {
