@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -42,6 +44,11 @@ type Ingest struct {
 	settings       atomic.Pointer[IngestConfig]
 	sets           interned
 	inflight       inflight
+	// decoding admits as many requests to decoding as there are CPUs, so
+	// that a flood of large batches leaves the scheduler a core for
+	// everything else (health checks, scrapes, the dispatcher) instead of
+	// queueing every goroutine behind a dozen decoders.
+	decoding chan struct{}
 
 	received *prometheus.CounterVec
 	invalid  *prometheus.CounterVec
@@ -92,7 +99,8 @@ type IngestOptions struct {
 
 // NewIngest returns the ingest endpoints.
 func NewIngest(o IngestOptions) *Ingest {
-	in := &Ingest{inbox: o.Inbox, groups: o.Groups, log: o.Logger, now: o.Now, resolveTimeout: o.ResolveTimeout}
+	in := &Ingest{inbox: o.Inbox, groups: o.Groups, log: o.Logger, now: o.Now, resolveTimeout: o.ResolveTimeout,
+		decoding: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	in.Configure(IngestConfig{Enabled: true, MaxBodySize: o.MaxBodySize})
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
@@ -154,14 +162,22 @@ func (in *Ingest) handle(api string, dec decoder) http.Handler {
 				return
 			}
 		}
-		now := in.now()
-		alerts, invalid, err := dec(http.MaxBytesReader(w, r.Body, set.MaxBodySize), now, set)
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			ingestError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit))
+		// The body is read before a decoding slot is taken, so a client
+		// that sends slowly holds a connection, not a slot.
+		body, err := readBody(w, r, set.MaxBodySize)
+		if err != nil {
+			ingestError(w, http.StatusRequestEntityTooLarge, err.Error())
 			return
-		case err != nil:
+		}
+		select {
+		case in.decoding <- struct{}{}:
+		case <-r.Context().Done():
+			return
+		}
+		now := in.now()
+		alerts, invalid, err := dec(bytes.NewReader(body), now, set)
+		<-in.decoding
+		if err != nil {
 			ingestError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
 			return
 		}
@@ -193,6 +209,22 @@ func (in *Ingest) handle(api string, dec decoder) http.Handler {
 			w.WriteHeader(http.StatusOK)
 		}
 	})
+}
+
+// readBody reads a request body of at most limit bytes; the error says
+// that it was larger.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= limit {
+		buf.Grow(int(n) + 1)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, fmt.Errorf("request body larger than %d bytes", mbe.Limit)
+	}
+	// A body cut short decodes as truncated JSON, which says what it is.
+	return buf.Bytes(), nil
 }
 
 func ingestError(w http.ResponseWriter, code int, msg string) {

@@ -3,7 +3,9 @@ package receiver
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -191,4 +193,22 @@ func guardWith(t *testing.T, yml string, files map[string]string) *access.Guard 
 	g := access.New()
 	g.Apply(cfg)
 	return g
+}
+
+// TestSlowSendersHoldNoDecodingSlot: clients that send a few bytes of a
+// body and stall, more of them than there are decoding slots, do not keep
+// a prompt sender out.
+func TestSlowSendersHoldNoDecodingSlot(t *testing.T) {
+	rig := newIngestRig(t, nil)
+	for range cap(rig.in.decoding) + 2 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(rig.srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		fmt.Fprintf(conn, "POST /api/v2/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{\"labels\":")
+	}
+	if code, body := rig.post(t, "/api/v2/alerts", `[{"labels":{"alertname":"Prompt"}}]`); code != http.StatusOK {
+		t.Fatalf("a prompt sender behind slow ones: %d %s", code, body)
+	}
 }

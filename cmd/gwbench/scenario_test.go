@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatewarden/gatewarden/rules"
 )
@@ -69,5 +71,27 @@ func TestPopulationFor(t *testing.T) {
 	// docs/benchmarks.md's 99,547 series at 57 masters.
 	if got := populationFor(100_000); got.masters != 57 || got.series() != 99_547 {
 		t.Errorf("100k: %d masters, %d series", got.masters, got.series())
+	}
+}
+
+func TestFloodBody(t *testing.T) {
+	var alerts []struct {
+		Labels      map[string]string
+		Annotations map[string]string
+		EndsAt      time.Time
+	}
+	if err := json.Unmarshal(floodBody(95, 105, 640), &alerts); err != nil || len(alerts) != 10 {
+		t.Fatalf("%d alerts, %v", len(alerts), err)
+	}
+	for i, a := range alerts {
+		size := 0
+		for _, m := range []map[string]string{a.Labels, a.Annotations} {
+			for k, v := range m {
+				size += len(k) + len(v)
+			}
+		}
+		if want := fmt.Sprintf("m%d", 95+i); a.Labels["master"] != want || a.Labels["alertname"] != fmt.Sprintf("Flood%02d", (95+i)%20) || size != 640 || a.EndsAt.Year() != 2099 {
+			t.Errorf("alert %d: %v, %d bytes", i, a.Labels, size)
+		}
 	}
 }
