@@ -71,7 +71,7 @@ func judge(r *rules.Rule, levels []rules.Level, t *target, now int64, interval t
 	if c == nil {
 		return verdict{judged: true, hit: true}
 	}
-	pts := recent(t.Points, c.Window, now, interval)
+	pts := recent(t.Points, c.Lookback(), now, interval)
 	threshold := func(level rules.Severity, def float64) float64 {
 		v := th.Threshold(r, t.Labels, level, def)
 		if c.Min == 0 {
@@ -101,7 +101,7 @@ func recoveredBy(r *rules.Rule, t *target, now int64, interval time.Duration, th
 	if rc == nil {
 		return true
 	}
-	holds, judged := rc.Judge(recent(t.Points, rc.Window, now, interval), now, th.Threshold(r, t.Labels, 0, rc.Value))
+	holds, judged := rc.Judge(recent(t.Points, rc.Lookback(), now, interval), now, th.Threshold(r, t.Labels, 0, rc.Value))
 	return holds && judged
 }
 

@@ -60,7 +60,7 @@ func newAlertingRule(r *rules.Rule, interval time.Duration) *alertingRule {
 	ar := &alertingRule{rule: r, targets: map[uint64]*target{}, levels: r.EffectiveLevels(), keep: 1, memory: forgetAfter}
 	for _, c := range []*rules.Condition{r.Condition, r.Recover} {
 		if c != nil {
-			ar.keep = max(ar.keep, int(c.Window.Span(interval)/interval)+1)
+			ar.keep = max(ar.keep, int(c.Lookback().Span(interval)/interval)+1)
 		}
 	}
 	ar.keep = min(ar.keep, maxWindowPoints)

@@ -78,7 +78,8 @@ func (c Condition) PromQL(expr string, threshold float64, interval time.Duration
 	if err != nil {
 		return "", err
 	}
-	x := promqlForm{c: c, e: e, t: threshold, i: interval, span: c.Window.Span(interval)}
+	x := promqlForm{c: c, e: e, t: threshold, i: interval, w: c.Lookback()}
+	x.span = x.w.Span(interval)
 	switch c.Func {
 	case FuncAll:
 		if c.Window.Points > 0 {
@@ -142,6 +143,7 @@ type promqlForm struct {
 	e    string // the parenthesised expression
 	t    float64
 	i    time.Duration
+	w    Window // c.Lookback()
 	span time.Duration
 }
 
@@ -191,8 +193,8 @@ func (x promqlForm) hits(n int) string {
 // offset within its interval, and every part of a form must see the same
 // aligned evaluations.
 func (x promqlForm) guard() string {
-	if x.c.Window.Points > 0 {
-		return fmt.Sprintf(" and count_over_time(%s) == %d", x.subquery(x.e, x.span, 0), x.c.Window.Points)
+	if x.w.Points > 0 {
+		return fmt.Sprintf(" and count_over_time(%s) == %d", x.subquery(x.e, x.span, 0), x.w.Points)
 	}
 	return fmt.Sprintf(" and present_over_time(%s)", x.subquery(x.e, x.i, 0))
 }
@@ -218,7 +220,7 @@ func (x promqlForm) change() (string, error) {
 	// The latest point is at now: an offset of one interval leaves the
 	// earlier ones.
 	s := fmt.Sprintf("%s(%s)", agg, x.subquery(x.compare(v, false), earlier, x.i))
-	if x.c.Window.Points > 0 {
+	if x.w.Points > 0 {
 		// The latest value requires the series now, so a duration needs no
 		// guard.
 		s += x.guard()
