@@ -119,7 +119,7 @@ func (a *Alert) ToStore(now time.Time) store.Alert {
 		Fingerprint: a.Fingerprint(), Type: alertType(a.Labels), Severity: severity(a.Labels),
 		Status: store.StatusActive, Title: title, Message: msg,
 		RelatedID: relID, RelatedType: relType, RelatedName: relName,
-		Labels: a.Labels, Metadata: meta, CreatedAt: a.StartsAt.UTC().Truncate(time.Microsecond),
+		Labels: a.Labels, Metadata: string(meta), CreatedAt: a.StartsAt.UTC().Truncate(time.Microsecond),
 		StartsAt: a.StartsAt.UTC().Truncate(time.Microsecond), Annotations: a.Annotations, GeneratorURL: a.GeneratorURL,
 	}
 	if out.Annotations == nil {
