@@ -109,8 +109,10 @@
       // The store keeps the lifecycle, the evaluator the current value.
       const values = new Map(((live && live.data && live.data.alerts) || []).map((a) => [labelKey(a.labels), a.value]));
       const filter = field("label");
+      // The API lists dismissed alerts too, as ez-api's does.
       const items = list.items.filter((a) =>
-        (status !== "open" || a.status === "active" || a.status === "acknowledged") && matchLabels(a.labels, filter));
+        (status !== "open" || a.status === "active" || a.status === "acknowledged") &&
+        (status !== "" || a.status !== "dismissed") && matchLabels(a.labels, filter));
       const groups = ["critical", "warning", "info"].map((sev) => {
         const rows = items.filter((a) => a.severity === sev).map((a) => alertRow(a, values.get(labelKey(a.labels))));
         if (!rows.length) return "";
