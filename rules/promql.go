@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
@@ -226,4 +227,61 @@ func (x promqlForm) change() (string, error) {
 		s += x.guard()
 	}
 	return s, nil
+}
+
+// Facts are what an expression says of itself, for an alert's metadata:
+// the metric it reads (the first metric name among its selectors), the
+// number its outermost comparison holds it against (NaN if none: `x >
+// 0.05` says 0.05), and its longest range (`rate(x[5m])` says 5m).
+type Facts struct {
+	Metric    string
+	Threshold float64
+	Window    string
+}
+
+// FactsOf reads an expression's Facts; the zero Facts (NaN threshold) for
+// one that does not parse.
+func FactsOf(expr string) Facts {
+	f := Facts{Threshold: math.NaN()}
+	n, err := ParseExpr(expr)
+	if err != nil {
+		return f
+	}
+	var longest time.Duration
+	parser.Inspect(n, func(node parser.Node, _ []parser.Node) error {
+		switch x := node.(type) {
+		case *parser.VectorSelector:
+			if f.Metric == "" {
+				f.Metric = x.Name
+				for _, m := range x.LabelMatchers {
+					if f.Metric == "" && m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+						f.Metric = m.Value
+					}
+				}
+			}
+		case *parser.MatrixSelector:
+			longest = max(longest, x.Range)
+		case *parser.SubqueryExpr:
+			longest = max(longest, x.Range)
+		}
+		return nil
+	})
+	if longest > 0 {
+		f.Window = model.Duration(longest).String()
+	}
+	for {
+		p, ok := n.(*parser.ParenExpr)
+		if !ok {
+			break
+		}
+		n = p.Expr
+	}
+	if b, ok := n.(*parser.BinaryExpr); ok && b.Op.IsComparisonOperator() {
+		if v, ok := b.RHS.(*parser.NumberLiteral); ok {
+			f.Threshold = v.Val
+		} else if v, ok := b.LHS.(*parser.NumberLiteral); ok {
+			f.Threshold = v.Val
+		}
+	}
+	return f
 }
