@@ -43,7 +43,7 @@ func TestExportRules(t *testing.T) {
 			t.Errorf("group %s: interval %s, want %s written out", g.Name, g.Interval, want)
 		}
 	}
-	if got, want := strings.Join(names, " "), "gateway-budget gateway-traffic gateway-plugins gateway-daily recording gateway"; got != want {
+	if got, want := strings.Join(names, " "), "gateway-budget gateway-traffic gateway-events gateway-plugins gateway-daily recording gateway"; got != want {
 		t.Errorf("groups %s, want %s", got, want)
 	}
 	// Warnings name the file and rule, one a line, on stderr.

@@ -133,15 +133,33 @@
     },
   };
 
+  // detail is what the evaluator wrote in an alert's metadata (value,
+  // threshold, window), null for an alert from elsewhere.
+  function detail(a) {
+    try {
+      const m = JSON.parse(a.metadata || "null");
+      return m && (m.value !== undefined || m.threshold !== undefined) ? m : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // threshold is the detail's threshold and window under the value.
+  function threshold(d) {
+    if (!d || d.threshold === undefined) return "";
+    return `<div class="empty threshold">threshold ${esc(value(d.threshold))}${d.window ? ` over ${esc(d.window)}` : ""}</div>`;
+  }
+
   function alertRow(a, current) {
     const open = a.status === "active" || a.status === "acknowledged";
     const acked = a.acked_by ? `<div class="empty">by ${esc(a.acked_by)} ${when(a.acked_at)}</div>` : "";
+    const d = detail(a);
     const actions = (a.status === "active" ? button("ack", "Acknowledge", { id: a.id }) : "") +
       (open ? button("resolve", "Resolve", { id: a.id }) : "") +
       (a.status !== "dismissed" ? button("dismiss", "Dismiss", { id: a.id }, "danger") : "");
     return `<tr id="alert-${a.id}" data-fingerprint="${esc(a.fingerprint)}"><td><b>${esc(a.title)}</b> <span class="mono">${esc(a.type)}</span>` +
       `${a.message && a.message !== a.title ? `<div>${esc(a.message)}</div>` : ""}${labels(a.labels)}</td>` +
-      `<td class="mono">${esc(value(current))}</td><td>${when(a.created_at)}</td>` +
+      `<td class="mono">${esc(value(current ?? (d && d.value)))}${threshold(d)}</td><td>${when(a.created_at)}</td>` +
       `<td class="status">${badge(a.status)}${acked}</td><td class="actions">${actions}</td></tr>`;
   }
 
