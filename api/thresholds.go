@@ -36,28 +36,53 @@ var TrafficThresholds = []trafficThreshold{
 	{"min_tpm_tokens_1m", "GatewayTrafficSpikeTPM", rules.MinLevel, 1000, false},
 }
 
-// rule-wide overrides only: the thresholds endpoint has no target labels.
-func (a *API) trafficValues(ctx context.Context) (map[string]any, error) {
+// thresholdsJSON is ez-api's AlertThresholdView, field for field and in
+// its order: whole numbers, and when they last changed.
+type thresholdsJSON struct {
+	GlobalQPS        int64 `json:"global_qps"`
+	MasterRPM        int64 `json:"master_rpm"`
+	MasterRPD        int64 `json:"master_rpd"`
+	MasterTPM        int64 `json:"master_tpm"`
+	MasterTPD        int64 `json:"master_tpd"`
+	MinRPMRequests1m int64 `json:"min_rpm_requests_1m"`
+	MinTPMTokens1m   int64 `json:"min_tpm_tokens_1m"`
+	UpdatedAt        int64 `json:"updated_at"`
+}
+
+// fields are the view's values in the order of TrafficThresholds.
+func (v *thresholdsJSON) fields() []*int64 {
+	return []*int64{&v.GlobalQPS, &v.MasterRPM, &v.MasterRPD, &v.MasterTPM, &v.MasterTPD, &v.MinRPMRequests1m, &v.MinTPMTokens1m}
+}
+
+// trafficValues reads the rule-wide overrides (the endpoint has no target
+// labels). An override set through /admin/rules with a fraction shows
+// rounded: ez-api's thresholds are whole numbers.
+func (a *API) trafficValues(ctx context.Context) (thresholdsJSON, error) {
+	var out thresholdsJSON
 	list, err := a.o.Store.ListOverrides(ctx, "")
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	out := map[string]any{}
 	var updated time.Time
-	for _, t := range TrafficThresholds {
-		out[t.field] = t.def
+	for i, t := range TrafficThresholds {
+		v := t.def
 		for _, o := range list {
 			if o.Rule == t.rule && o.Level == overrides.LevelName(t.level) && len(o.Labels) == 0 {
-				out[t.field] = o.Value
+				v = o.Value
 				if o.UpdatedAt.After(updated) {
 					updated = o.UpdatedAt
 				}
 			}
 		}
+		*out.fields()[i] = int64(math.Round(v))
 	}
-	if u := unix(updated); u != nil {
-		out["updated_at"] = *u
+	// As ez-api's config row: the defaults date from the store's making.
+	if updated.IsZero() {
+		if updated, err = a.o.Store.CreatedAt(ctx); err != nil {
+			return out, err
+		}
 	}
+	out.UpdatedAt = updated.Unix()
 	return out, nil
 }
 
@@ -72,34 +97,33 @@ func (a *API) getThresholds(w http.ResponseWriter, r *http.Request) error {
 // putThresholds is partial: only the fields present change. Every field
 // is checked before anything is written.
 func (a *API) putThresholds(w http.ResponseWriter, r *http.Request) error {
+	// ez-api's UpdateAlertThresholdsRequest: whole numbers.
 	var body struct {
-		GlobalQPS        *float64 `json:"global_qps"`
-		MasterRPM        *float64 `json:"master_rpm"`
-		MasterRPD        *float64 `json:"master_rpd"`
-		MasterTPM        *float64 `json:"master_tpm"`
-		MasterTPD        *float64 `json:"master_tpd"`
-		MinRPMRequests1m *float64 `json:"min_rpm_requests_1m"`
-		MinTPMTokens1m   *float64 `json:"min_tpm_tokens_1m"`
+		GlobalQPS        *int64 `json:"global_qps"`
+		MasterRPM        *int64 `json:"master_rpm"`
+		MasterRPD        *int64 `json:"master_rpd"`
+		MasterTPM        *int64 `json:"master_tpm"`
+		MasterTPD        *int64 `json:"master_tpd"`
+		MinRPMRequests1m *int64 `json:"min_rpm_requests_1m"`
+		MinTPMTokens1m   *int64 `json:"min_tpm_tokens_1m"`
 	}
 	if err := decode(r, &body); err != nil {
 		return err
 	}
-	given := []*float64{body.GlobalQPS, body.MasterRPM, body.MasterRPD, body.MasterTPM, body.MasterTPD, body.MinRPMRequests1m, body.MinTPMTokens1m}
+	given := []*int64{body.GlobalQPS, body.MasterRPM, body.MasterRPD, body.MasterTPM, body.MasterTPD, body.MinRPMRequests1m, body.MinTPMTokens1m}
 	for i, t := range TrafficThresholds {
 		v := given[i]
 		switch {
 		case v == nil:
-		case math.IsNaN(*v) || math.IsInf(*v, 0):
-			return badRequest("%s must be a finite number", t.field)
 		case t.limit && *v <= 0:
-			return badRequest("%s must be positive, not %g", t.field, *v)
+			return badRequest("%s must be positive", t.field)
 		case !t.limit && *v < 0:
-			return badRequest("%s must not be negative, not %g", t.field, *v)
+			return badRequest("%s must be non-negative", t.field)
 		}
 	}
 	for i, t := range TrafficThresholds {
 		if v := given[i]; v != nil {
-			if _, err := a.o.Store.PutOverride(r.Context(), store.Override{Rule: t.rule, Level: overrides.LevelName(t.level), Value: *v}); err != nil {
+			if _, err := a.o.Store.PutOverride(r.Context(), store.Override{Rule: t.rule, Level: overrides.LevelName(t.level), Value: float64(*v)}); err != nil {
 				return err
 			}
 		}

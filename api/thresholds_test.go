@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -42,8 +43,12 @@ func TestThresholds(t *testing.T) {
 	backends(t, func(t *testing.T, s *store.Store) {
 		srv := newServer(t, s, "")
 		got := srv.expect("GET", "/admin/alerts/thresholds", "", http.StatusOK, "", readToken)
-		if got["global_qps"] != 500.0 || got["min_tpm_tokens_1m"] != 1000.0 || got["updated_at"] != nil {
+		if got["global_qps"] != 500.0 || got["min_tpm_tokens_1m"] != 1000.0 || got["updated_at"] == nil {
 			t.Fatalf("defaults: %v", got)
+		}
+		// Whole numbers, in ez-api's field order.
+		if _, raw := srv.raw("GET", "/admin/alerts/thresholds", ""); !strings.HasPrefix(string(raw), `{"global_qps":500,"master_rpm":600,"master_rpd":100000,"master_tpm":1000000,"master_tpd":100000000,"min_rpm_requests_1m":10,"min_tpm_tokens_1m":1000,"updated_at":`) {
+			t.Fatalf("defaults as ez-api writes them: %s", raw)
 		}
 		got = srv.expect("PUT", "/admin/alerts/thresholds", `{"master_rpm": 120, "min_rpm_requests_1m": 0}`, http.StatusOK, "")
 		if got["master_rpm"] != 120.0 || got["min_rpm_requests_1m"] != 0.0 || got["global_qps"] != 500.0 || got["updated_at"] == nil {
@@ -52,7 +57,8 @@ func TestThresholds(t *testing.T) {
 		for body, want := range map[string]string{
 			`{"master_tpm": 0}`:                  "master_tpm must be positive",
 			`{"global_qps": -3}`:                 "global_qps must be positive",
-			`{"min_tpm_tokens_1m": -1}`:          "min_tpm_tokens_1m must not be negative",
+			`{"min_tpm_tokens_1m": -1}`:          "min_tpm_tokens_1m must be non-negative",
+			`{"master_rpm": 1.5}`:                "cannot unmarshal number 1.5",
 			`{"master_rpx": 1}`:                  `unknown field "master_rpx"`,
 			`{"master_rpm": "many"}`:             "cannot unmarshal string",
 			`{"master_rpm": 5, "master_rpd": 0}`: "master_rpd must be positive",

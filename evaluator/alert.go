@@ -55,6 +55,13 @@ type Alert struct {
 	PeriodStart time.Time
 	// Action is the rule's action, for the parts that act on alerts.
 	Action string
+	// Threshold is what Value was last judged against at the alert's
+	// level (NaN without a condition), Window the condition's window and
+	// Metric what the rule reads: with Value, the metadata ez-api's
+	// detector writes.
+	Threshold float64
+	Window    string
+	Metric    string
 
 	renderedAs rules.Severity // the severity Labels were rendered for
 }

@@ -52,6 +52,11 @@ load 10s
   gateway_spend_usd_total{master="m1"} 0+1x240
   gateway_master_budget_usd{master="m1",period="2026-11"} 100x120 stale
   gateway_master_budget_usd{master="m1",period="2026-12"} _x123 200x120
+  gateway_requests_total{master="m1",code="429"} 0x200 10+10x19 200x20
+  gateway_key_enabled{master="m1",key="m1-k1"} 1x30 0x20 1x190
+  gateway_key_expires_timestamp_seconds{master="m1",key="m1-k1"} 600x240
+  gateway_key_expires_timestamp_seconds{master="m1",key="m1-k2"} 1e9x240
+  gateway_provider_up{provider="p"} 1x40 0x10 1x190
   up{job="gateway",instance="gw:9300"} 1x30 0x12 1x20 0x3 1x200
 `
 

@@ -1,6 +1,7 @@
 package evaluator
 
 import (
+	"math"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -26,7 +27,7 @@ func advance(r *rules.Rule, t *target, v verdict, recovered bool, ts time.Time) 
 			a = &Alert{State: StatePending, ActiveAt: ts, Severity: v.severity, Action: r.Action}
 			t.Alert = a
 		}
-		a.KeepFiringSince = time.Time{}
+		a.KeepFiringSince, a.Threshold = time.Time{}, v.threshold
 		if a.State == StateFiring && v.severity != a.Severity {
 			old := *a
 			old.State, old.ResolvedAt = StateInactive, ts
@@ -69,9 +70,9 @@ func advance(r *rules.Rule, t *target, v verdict, recovered bool, ts time.Time) 
 func judge(r *rules.Rule, levels []rules.Level, t *target, now int64, interval time.Duration, th Thresholds) verdict {
 	c := r.Condition
 	if c == nil {
-		return verdict{judged: true, hit: true}
+		return verdict{judged: true, hit: true, threshold: math.NaN()} // the expression's own, from its facts
 	}
-	pts := recent(t.Points, c.Window, now, interval)
+	pts := recent(t.Points, c.Lookback(), now, interval)
 	threshold := func(level rules.Severity, def float64) float64 {
 		v := th.Threshold(r, t.Labels, level, def)
 		if c.Min == 0 {
@@ -80,15 +81,17 @@ func judge(r *rules.Rule, levels []rules.Level, t *target, now int64, interval t
 		return c.Floor(v, th.Threshold(r, t.Labels, rules.MinLevel, c.Min))
 	}
 	if len(levels) == 0 {
-		holds, judged := c.Judge(pts, now, threshold(0, c.Value))
-		return verdict{judged: judged, hit: holds}
+		th := threshold(0, c.Value)
+		holds, judged := c.Judge(pts, now, th)
+		return verdict{judged: judged, hit: holds, threshold: th}
 	}
-	var v verdict
+	v := verdict{threshold: math.NaN()}
 	for _, l := range levels {
-		holds, judged := c.Judge(pts, now, threshold(l.Level, l.Value))
+		th := threshold(l.Level, l.Value)
+		holds, judged := c.Judge(pts, now, th)
 		v.judged = v.judged || judged
 		if holds {
-			return verdict{judged: true, hit: true, severity: l.Level}
+			return verdict{judged: true, hit: true, severity: l.Level, threshold: th}
 		}
 	}
 	return v
@@ -101,7 +104,7 @@ func recoveredBy(r *rules.Rule, t *target, now int64, interval time.Duration, th
 	if rc == nil {
 		return true
 	}
-	holds, judged := rc.Judge(recent(t.Points, rc.Window, now, interval), now, th.Threshold(r, t.Labels, 0, rc.Value))
+	holds, judged := rc.Judge(recent(t.Points, rc.Lookback(), now, interval), now, th.Threshold(r, t.Labels, 0, rc.Value))
 	return holds && judged
 }
 

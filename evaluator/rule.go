@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 
@@ -54,13 +55,20 @@ type alertingRule struct {
 	// memory is how long a vanished target is remembered: its window and
 	// step accounting, and how long its nodata alert may fire.
 	memory time.Duration
+	// facts describe the rule in its alerts' metadata: the expression's,
+	// with the condition's window where it has one.
+	facts rules.Facts
 }
 
 func newAlertingRule(r *rules.Rule, interval time.Duration) *alertingRule {
-	ar := &alertingRule{rule: r, targets: map[uint64]*target{}, levels: r.EffectiveLevels(), keep: 1, memory: forgetAfter}
+	ar := &alertingRule{rule: r, targets: map[uint64]*target{}, levels: r.EffectiveLevels(), keep: 1, memory: forgetAfter,
+		facts: rules.FactsOf(r.Expr)}
+	if r.Condition != nil {
+		ar.facts.Window = r.Condition.Window.String()
+	}
 	for _, c := range []*rules.Condition{r.Condition, r.Recover} {
 		if c != nil {
-			ar.keep = max(ar.keep, int(c.Window.Span(interval)/interval)+1)
+			ar.keep = max(ar.keep, int(c.Lookback().Span(interval)/interval)+1)
 		}
 	}
 	ar.keep = min(ar.keep, maxWindowPoints)
@@ -115,6 +123,9 @@ func (ar *alertingRule) eval(ctx context.Context, ts time.Time, vec promql.Vecto
 			t.record(rules.Point{T: now, V: s.F}, ar.keep, e.interval)
 		}
 		v := judge(r, ar.levels, t, now, e.interval, e.thresholds)
+		if r.Condition == nil {
+			v.threshold = ar.facts.Threshold
+		}
 		recovered := true
 		if v.judged && !v.hit && t.Alert != nil && t.Alert.State == StateFiring {
 			recovered = recoveredBy(r, t, now, e.interval, e.thresholds)
@@ -221,7 +232,8 @@ func (ar *alertingRule) noData(t *target, ts time.Time) {
 			sev = s
 		}
 	}
-	t.NoData = &Alert{State: StateFiring, ActiveAt: t.LastSeen, FiredAt: ts, Severity: sev, Value: math.NaN()}
+	t.NoData = &Alert{State: StateFiring, ActiveAt: t.LastSeen, FiredAt: ts, Severity: sev, Value: math.NaN(),
+		Threshold: math.NaN(), Window: model.Duration(nd.For).String()}
 }
 
 // render sets an alert's labels and annotations from the rule's templates,
@@ -256,6 +268,12 @@ func (ar *alertingRule) render(ctx context.Context, t *target, a *Alert, ts time
 	}
 	a.Annotations = ab.Labels()
 	a.renderedAs = a.Severity
+	if a.Metric == "" {
+		a.Metric = ar.facts.Metric
+	}
+	if a.Window == "" {
+		a.Window = ar.facts.Window
+	}
 }
 
 func expand(ctx context.Context, name, text string, d rules.TemplateData) string {

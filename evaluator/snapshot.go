@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,6 +48,9 @@ type (
 		Steps                                                      []float64
 		PeriodStart                                                time.Time
 		Action                                                     string
+		// Threshold is nil in a snapshot from before it was kept.
+		Threshold      *float64
+		Window, Metric string
 	}
 )
 
@@ -60,15 +64,22 @@ func toSnap(a *Alert) *snapAlert {
 	if a == nil {
 		return nil
 	}
-	return &snapAlert{a.State, list(a.Labels), list(a.Annotations), a.Value, a.Severity, a.ActiveAt, a.FiredAt, a.ResolvedAt, a.LastSentAt, a.KeepFiringSince, a.Steps, a.PeriodStart, a.Action}
+	th := a.Threshold
+	return &snapAlert{a.State, list(a.Labels), list(a.Annotations), a.Value, a.Severity, a.ActiveAt, a.FiredAt, a.ResolvedAt, a.LastSentAt, a.KeepFiringSince, a.Steps, a.PeriodStart, a.Action,
+		&th, a.Window, a.Metric}
 }
 
 func fromSnap(s *snapAlert) *Alert {
 	if s == nil {
 		return nil
 	}
+	th := math.NaN()
+	if s.Threshold != nil {
+		th = *s.Threshold
+	}
 	return &Alert{State: s.State, Labels: labels.New(s.Labels...), Annotations: labels.New(s.Annotations...), Value: s.Value, Severity: s.Severity,
-		ActiveAt: s.ActiveAt, FiredAt: s.FiredAt, ResolvedAt: s.ResolvedAt, LastSentAt: s.LastSentAt, KeepFiringSince: s.KeepFiringSince, Steps: s.Steps, PeriodStart: s.PeriodStart, Action: s.Action}
+		ActiveAt: s.ActiveAt, FiredAt: s.FiredAt, ResolvedAt: s.ResolvedAt, LastSentAt: s.LastSentAt, KeepFiringSince: s.KeepFiringSince, Steps: s.Steps, PeriodStart: s.PeriodStart, Action: s.Action,
+		Threshold: th, Window: s.Window, Metric: s.Metric}
 }
 
 func alertsToSnap(as []*Alert) []*snapAlert {

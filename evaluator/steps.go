@@ -107,7 +107,7 @@ func (ar *alertingRule) steps(ctx context.Context, t *target, fp uint64, ts time
 	alerts := make(map[float64]*Alert, len(fresh))
 	for _, s := range fresh {
 		a := &Alert{State: StateFiring, ActiveAt: ts, FiredAt: ts, Value: t.Value, Action: r.Action,
-			Steps: append([]float64{s}, fresh...), PeriodStart: t.PeriodStart}
+			Steps: append([]float64{s}, fresh...), PeriodStart: t.PeriodStart, Threshold: s, Window: ar.period(t)}
 		ar.render(ctx, t, a, ts, e, ar.stepLabels(a)...)
 		alerts[s] = a
 	}
@@ -176,7 +176,17 @@ func (ar *alertingRule) adopt(t *target, rec StepRecord) {
 		})
 		if !known {
 			t.StepAlerts = append(t.StepAlerts, &Alert{State: StateFiring, ActiveAt: at, FiredAt: at, Value: t.Value,
-				Action: ar.rule.Action, Steps: []float64{s}, PeriodStart: rec.StartedAt})
+				Action: ar.rule.Action, Steps: []float64{s}, PeriodStart: rec.StartedAt, Threshold: s, Window: ar.period(t)})
 		}
 	}
+}
+
+// period names a stepped alert's window in its metadata: the period label's
+// value (monthly), or "period" for a rule whose periods start when the
+// value drops.
+func (ar *alertingRule) period(t *target) string {
+	if p := t.Labels.Get(ar.rule.PeriodLabel); ar.rule.PeriodLabel != "" && p != "" {
+		return p
+	}
+	return "period"
 }

@@ -35,6 +35,9 @@ type verdict struct {
 	judged   bool // false: too few points, nothing changes
 	hit      bool
 	severity rules.Severity
+	// threshold is what the level that holds was judged against; NaN
+	// without a condition.
+	threshold float64
 }
 
 // record adds the evaluation's value to the window, keeping only what the

@@ -62,8 +62,17 @@
 //	                60 % → 95 % crosses the 75 % and 90 % levels in one step.
 //	error-burst     target master; ratio=0.3: the 5xx share (500:503 = 2:1).
 //	latency-spike   target master and/or {"provider"}; seconds=20: the P95.
-//	quota-approach  target master; ratio=0.92: RPM and TPM run at ratio of
-//	                their limits (±3 %), the limits unchanged.
+//	quota-approach  target master; ratio=0.92 (up to 5): RPM and TPM run at
+//	                ratio of their limits (±3 %), the limits unchanged.
+//	rate-limit      target master or all; ratio=0.3: the share of 429 answers.
+//	key-disable     target master and {"key"} (its first if left out):
+//	                gateway_key_enabled drops to 0 and the key's traffic stops.
+//	key-expiry      target master and {"key"}; days=3 (−30 to 3650, fractions
+//	                allowed): the key's expiry moves to days after the start;
+//	                once it passes, the key's traffic stops.
+//	provider-outage target {"provider"}: gateway_provider_up drops to 0 and
+//	                every request routed to it is answered 503, without tokens
+//	                or spend.
 //	traffic-spike   target master; factor=3: the request rate multiplies.
 //	outage          target master: its series leave /metrics (children deleted)
 //	                and come back from zero when the scenario stops. No target:

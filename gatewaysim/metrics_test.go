@@ -33,6 +33,9 @@ func TestExpositionHasTheContract(t *testing.T) {
 		"gateway_master_limit_tpm":                {"master"},
 		"gateway_master_limit_rpd":                {"master"},
 		"gateway_master_limit_tpd":                {"master"},
+		"gateway_key_enabled":                     {"key", "master"},
+		"gateway_key_expires_timestamp_seconds":   {"key", "master"},
+		"gateway_provider_up":                     {"provider"},
 		"gateway_plugin_cpu_usage_ratio":          {"instance_id", "plugin_id", "tenant_id"},
 		"gateway_plugin_max_concurrency":          {"instance_id", "plugin_id", "tenant_id"},
 	}
@@ -110,8 +113,8 @@ func TestSeriesCountMatchesExposition(t *testing.T) {
 }
 
 func TestSeriesCountOfTheBenchmarkPopulation(t *testing.T) {
-	if got := benchOptions().SeriesCount(); got != 174_600+16+selfSeries {
-		t.Errorf("SeriesCount = %d, doc comment says 174600 plus plugin and self series", got)
+	if got := benchOptions().SeriesCount(); got != 176_600+5+16+selfSeries {
+		t.Errorf("SeriesCount = %d, doc comment says 176600 plus provider, plugin and self series", got)
 	}
 }
 

@@ -18,24 +18,54 @@ var (
 
 const (
 	codeOK  = 0
+	code429 = 2
 	code500 = 3
 	code503 = 4
 )
 
-// codeShares is the split of requests over codes; an error ratio ≥ 0 (an
-// error-burst) sets the 5xx share and scales the other codes to what is left.
-func codeShares(errorRatio float64) [len(codes)]float64 {
+// codeShares is the split of a master's requests over codes. An error ratio
+// ≥ 0 (an error-burst) sets the 5xx share (500:503 = 2:1), a limit ratio ≥ 0
+// (a rate-limit) the 429 share, and the codes neither sets keep their
+// proportions, scaled to what is left. Both ratios are shares of all the
+// master's requests, so each scenario moves its alert as it would alone;
+// when they add up to more than 1 the rate-limit wins, as a gateway refuses
+// a request before it forwards it, and the 5xx share is what is left.
+func codeShares(errorRatio, limitRatio float64) [len(codes)]float64 {
 	s := baseShares
-	if errorRatio < 0 {
+	if errorRatio < 0 && limitRatio < 0 {
 		return s
 	}
-	base5xx := s[code500] + s[code503]
-	scale := (1 - errorRatio) / (1 - base5xx)
+	left, kept := 1.0, 1.0 // the share left to the other codes, and their base share
+	if limitRatio >= 0 {
+		left -= limitRatio
+		kept -= s[code429]
+	}
+	if errorRatio >= 0 {
+		errorRatio = math.Min(errorRatio, left)
+		left -= errorRatio
+		kept -= s[code500] + s[code503]
+	}
+	scale := left / kept
 	for c := range s {
 		s[c] *= scale
 	}
-	s[code500] = errorRatio * 2 / 3
-	s[code503] = errorRatio / 3
+	if limitRatio >= 0 {
+		s[code429] = limitRatio
+	}
+	if errorRatio >= 0 {
+		s[code500] = errorRatio * 2 / 3
+		s[code503] = errorRatio / 3
+	}
+	return s
+}
+
+// downShares is the split of requests to a provider in a provider-outage:
+// whatever the gateway forwards is answered 503. A rate-limit's 429s are
+// refused before forwarding, so they keep their share.
+func downShares(limitRatio float64) [len(codes)]float64 {
+	var s [len(codes)]float64
+	s[code429] = math.Max(limitRatio, 0)
+	s[code503] = 1 - s[code429]
 	return s
 }
 
@@ -87,6 +117,11 @@ const (
 	spikeJitter   = 0.01
 	defaultMaxCon = 64
 )
+
+// keyExpiryDays is how far after the sim's start a key expires without a
+// key-expiry scenario, plus a day per key so expiries differ: far enough
+// that no expiry alert (a week ahead) fires in a run.
+const keyExpiryDays = 90
 
 // budgetSteps are the fractions of the monthly budget a budget-ramp moves
 // spend to, one every duration/3 seconds. 0.60 → 0.95 jumps past both the

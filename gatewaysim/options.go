@@ -84,20 +84,32 @@ var selfSeries = 3 + len(throttleCodes)
 //	gateway_spend_usd_total                 M
 //	gateway_master_budget_usd               M
 //	gateway_master_limit_{rpm,tpm,rpd,tpd}  4·M
+//	gateway_key_enabled                     M·K
+//	gateway_key_expires_timestamp_seconds   M·K
+//	gateway_provider_up                     P
 //	gateway_plugin_{cpu_usage_ratio,max_concurrency}  2·T·Pl·I
 //	gatewaysim_*                            3 + 6
 //
 // Every child is created up front, so the count does not grow with traffic.
 // Masters=100 KeysPerMaster=10 Providers=5 Models=4 gives 100,000 request
-// series and 174,600 master series in all, before the plugin and
-// gatewaysim_* series.
+// series and 176,600 master series in all (2,000 of them key gauges), and 5
+// provider series, before the plugin and gatewaysim_* series.
 func (o Options) SeriesCount() int {
-	routes := o.Masters * o.KeysPerMaster * o.Providers * o.Models
-	return routes*(len(codes)+2) +
-		o.Masters*o.Providers*o.Models*(len(LatencyBuckets)+3) +
-		6*o.Masters +
-		2*o.Tenants*o.PluginsPerTenant*o.InstancesPerPlugin +
-		selfSeries
+	return seriesCount(o.Masters, o.KeysPerMaster, o.Providers, o.Models,
+		o.Tenants, o.PluginsPerTenant, o.InstancesPerPlugin)
+}
+
+// seriesCount is SeriesCount's formula, kept in one place for both callers:
+// SeriesCount in ints, validate in floats, because int products of sizes up
+// to 1e6 can overflow before SeriesCount could be asked.
+func seriesCount[N int | float64](masters, keys, providers, models, tenants, plugins, instances N) N {
+	routes := masters * keys * providers * models
+	return routes*N(len(codes)+2) +
+		masters*providers*models*N(len(LatencyBuckets)+3) +
+		6*masters +
+		2*masters*keys + providers +
+		2*tenants*plugins*instances +
+		N(selfSeries)
 }
 
 func (o Options) validate() error {
@@ -116,11 +128,9 @@ func (o Options) validate() error {
 			return fmt.Errorf("%s must be between 1 and 1000000, got %d", s.name, s.v)
 		}
 	}
-	routes := float64(o.Masters) * float64(o.KeysPerMaster) * float64(o.Providers) * float64(o.Models)
-	plugins := float64(o.Tenants) * float64(o.PluginsPerTenant) * float64(o.InstancesPerPlugin)
-	// An upper bound, in floats because int products of sizes up to 1e6 can
-	// overflow before SeriesCount could be asked.
-	if routes*float64(len(codes)+2+len(LatencyBuckets)+3)+2*plugins > maxSeries {
+	n := seriesCount(float64(o.Masters), float64(o.KeysPerMaster), float64(o.Providers), float64(o.Models),
+		float64(o.Tenants), float64(o.PluginsPerTenant), float64(o.InstancesPerPlugin))
+	if n > maxSeries {
 		return fmt.Errorf("population would expose more than %d series", maxSeries)
 	}
 	if o.Tick <= 0 {

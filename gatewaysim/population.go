@@ -18,6 +18,9 @@ type metrics struct {
 	spend    *prometheus.CounterVec
 	budget   *prometheus.GaugeVec
 	limits   [numLimits]*prometheus.GaugeVec
+	keyOn    *prometheus.GaugeVec
+	keyExp   *prometheus.GaugeVec
+	provUp   *prometheus.GaugeVec
 	cpu      *prometheus.GaugeVec
 	maxConc  *prometheus.GaugeVec
 
@@ -60,6 +63,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		budget: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gateway_master_budget_usd", Help: "Budget of a master key in US dollars per period.",
 		}, []string{"master", "period"}),
+		keyOn: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_key_enabled", Help: "Whether a key is enabled (1) or disabled (0).",
+		}, []string{"master", "key"}),
+		keyExp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_key_expires_timestamp_seconds", Help: "When a key expires, in Unix seconds.",
+		}, []string{"master", "key"}),
+		provUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_provider_up", Help: "Whether an upstream provider answers (1) or is down (0).",
+		}, []string{"provider"}),
 		cpu: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gateway_plugin_cpu_usage_ratio", Help: "CPU usage of a plugin instance (0–1).",
 		}, instance),
@@ -89,8 +101,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, c := range throttleCodes {
 		mx.throttleRequests[c] = throttleRequests.WithLabelValues(strconv.Itoa(c))
 	}
-	reg.MustRegister(mx.requests, mx.tokens, mx.duration, mx.spend, mx.budget, mx.cpu, mx.maxConc,
-		mx.steps, throttleRequests, mx.activeScenarios, mx.activeThrottles)
+	reg.MustRegister(mx.requests, mx.tokens, mx.duration, mx.spend, mx.budget,
+		mx.keyOn, mx.keyExp, mx.provUp, mx.cpu, mx.maxConc, mx.steps, throttleRequests, mx.activeScenarios, mx.activeThrottles)
 	return mx
 }
 
@@ -102,7 +114,7 @@ type partialDeleter interface {
 // master's children from each.
 func (mx *metrics) masterVecs() []partialDeleter {
 	return []partialDeleter{mx.requests, mx.tokens, mx.duration, mx.spend, mx.budget,
-		mx.limits[0], mx.limits[1], mx.limits[2], mx.limits[3]}
+		mx.limits[0], mx.limits[1], mx.limits[2], mx.limits[3], mx.keyOn, mx.keyExp}
 }
 
 // master is one master key: its fixed traits, its traffic state and the
@@ -113,6 +125,9 @@ type master struct {
 	routes  []route               // key × provider × model, model fastest
 	latency []prometheus.Observer // provider × model
 	spend   prometheus.Counter
+	keyOn   []prometheus.Gauge // per key: gateway_key_enabled
+	keyExp  []prometheus.Gauge // per key: gateway_key_expires_timestamp_seconds
+	expires []float64          // per key: its expiry without a key-expiry, Unix seconds
 
 	baseRPS   float64
 	phase     float64
@@ -126,6 +141,7 @@ type master struct {
 	burstUntil time.Time
 	spent      float64   // the spend counter's value, for budget-ramp
 	served     []float64 // scratch: requests per latency child this step
+	live       []bool    // scratch: per key, whether it serves this step
 	fx         effects
 	withdrawn  bool // its series are deleted by an outage
 }
@@ -143,32 +159,55 @@ type route struct {
 type effects struct {
 	trafficFactor float64
 	errorRatio    float64   // < 0: none
+	limitRatio    float64   // 429 share of a rate-limit; < 0: none
 	quota         float64   // 0: none
 	latencyP95    []float64 // per provider; 0: none
+	providerDown  []bool    // per provider
+	keyDisabled   []bool    // per key
+	keyExpires    []float64 // per key, Unix seconds; 0: none
 	outage        bool
 }
 
+func newEffects(o *Options) effects {
+	fx := effects{
+		latencyP95:   make([]float64, o.Providers),
+		providerDown: make([]bool, o.Providers),
+		keyDisabled:  make([]bool, o.KeysPerMaster),
+		keyExpires:   make([]float64, o.KeysPerMaster),
+	}
+	fx.reset()
+	return fx
+}
+
 func (fx *effects) reset() {
-	fx.trafficFactor, fx.errorRatio, fx.quota, fx.outage = 1, -1, 0, false
+	fx.trafficFactor, fx.errorRatio, fx.limitRatio, fx.quota, fx.outage = 1, -1, -1, 0, false
 	clear(fx.latencyP95)
+	clear(fx.providerDown)
+	clear(fx.keyDisabled)
+	clear(fx.keyExpires)
 }
 
 // newMaster draws a master's traits. Rates are log-uniform over 0.5–10 req/s;
 // limits sit 2.5–4× above the daily peak and the budget 1.5–3× above the
-// expected month, so no alert fires without a scenario.
-func newMaster(o *Options, idx int, r *rand.Rand) master {
+// expected month, and keys expire keyExpiryDays after start, so no alert
+// fires without a scenario.
+func newMaster(o *Options, idx int, r *rand.Rand, start time.Time) master {
 	m := master{
 		name:    masterName(idx),
 		baseRPS: math.Exp(math.Log(0.5) + r.Float64()*math.Log(20)),
 		phase:   (r.Float64() - 0.5) * math.Pi / 2,
 		burst:   1,
 		served:  make([]float64, o.Providers*o.Models),
+		live:    make([]bool, o.KeysPerMaster),
 		routes:  make([]route, o.KeysPerMaster*o.Providers*o.Models),
-		fx:      effects{latencyP95: make([]float64, o.Providers)},
+		fx:      newEffects(o),
 	}
-	m.fx.reset()
 	for k := range o.KeysPerMaster {
 		m.keys = append(m.keys, keyName(idx, k))
+		// A day more per key across the whole population, so no two keys
+		// share an expiry.
+		days := float64(keyExpiryDays + idx*o.KeysPerMaster + k)
+		m.expires = append(m.expires, float64(start.Unix())+days*86400)
 	}
 	// Each master prefers some providers and models over others, so masters
 	// differ in tokens and spend per request.
@@ -240,6 +279,38 @@ func (m *master) bind(mx *metrics, o *Options) {
 	mx.budget.WithLabelValues(m.name, "monthly").Set(m.budgetUSD)
 	for i, v := range m.limits {
 		mx.limits[i].WithLabelValues(m.name).Set(v)
+	}
+	m.keyOn, m.keyExp = m.keyOn[:0], m.keyExp[:0]
+	for _, key := range m.keys {
+		m.keyOn = append(m.keyOn, mx.keyOn.WithLabelValues(m.name, key))
+		m.keyExp = append(m.keyExp, mx.keyExp.WithLabelValues(m.name, key))
+	}
+	m.exposeKeys()
+}
+
+// exposeKeys sets the key gauges from the effects: by bind, and whenever
+// the scenarios change, so a step sets none.
+func (m *master) exposeKeys() {
+	for k := range m.keys {
+		m.keyOn[k].Set(boolGauge(!m.fx.keyDisabled[k]))
+		m.keyExp[k].Set(m.expiresAt(k))
+	}
+}
+
+// expiresAt is when key k expires: a key-expiry's time, or its own.
+func (m *master) expiresAt(k int) float64 {
+	if at := m.fx.keyExpires[k]; at != 0 {
+		return at
+	}
+	return m.expires[k]
+}
+
+// markLive records which keys serve at now (Unix seconds): neither disabled
+// nor past their expiry, so a key-expiry set to the near future stops its
+// key when that moment comes, as a gateway would.
+func (m *master) markLive(now float64) {
+	for k := range m.live {
+		m.live[k] = !m.fx.keyDisabled[k] && now < m.expiresAt(k)
 	}
 }
 

@@ -22,20 +22,22 @@ type ScenarioRequest struct {
 }
 
 // Target narrows a scenario to a master (and, for latency-spike, a
-// provider) or to one plugin instance. The zero Target means every master or
-// instance, and for outage the whole /metrics endpoint.
+// provider; for key-disable and key-expiry, one of its keys), to a provider
+// (provider-outage) or to one plugin instance. The zero Target means every
+// master or instance, and for outage the whole /metrics endpoint.
 type Target struct {
 	Master     string `json:"master,omitempty"`
+	Key        string `json:"key,omitempty"`
 	Provider   string `json:"provider,omitempty"`
 	TenantID   string `json:"tenant_id,omitempty"`
 	PluginID   string `json:"plugin_id,omitempty"`
 	InstanceID string `json:"instance_id,omitempty"`
 }
 
-// String names the target for logs: "master=m1 provider=openai", or "all".
+// String names the target for logs: "master=m1 key=m1-k2", or "all".
 func (t Target) String() string {
 	var parts []string
-	for _, kv := range [][2]string{{"master", t.Master}, {"provider", t.Provider},
+	for _, kv := range [][2]string{{"master", t.Master}, {"key", t.Key}, {"provider", t.Provider},
 		{"tenant_id", t.TenantID}, {"plugin_id", t.PluginID}, {"instance_id", t.InstanceID}} {
 		if kv[1] != "" {
 			parts = append(parts, kv[0]+"="+kv[1])
@@ -64,6 +66,7 @@ type Scenario struct {
 	Status map[string]float64 `json:"status,omitempty"`
 
 	masters   []int // resolved target
+	key       int   // index of the key within each master, for key scenarios
 	provider  int   // -1: every provider
 	instances []int
 }
@@ -74,6 +77,7 @@ const (
 	masterTarget targetKind = 1 << iota
 	providerTarget
 	instanceTarget
+	keyTarget // a key of the master, its first if left out
 )
 
 type scenarioKind struct {
@@ -86,13 +90,20 @@ type paramSpec struct{ def, min, max float64 }
 // scenarioKinds are the scenarios and what each accepts; effects and
 // stepBudgetRamps give them their meaning.
 var scenarioKinds = map[string]scenarioKind{
-	"cpu-spike":      {instanceTarget, map[string]paramSpec{"value": {0.95, 0.01, 1}}},
-	"budget-ramp":    {masterTarget, map[string]paramSpec{"duration": {240, 1, 30 * 86400}}},
-	"error-burst":    {masterTarget, map[string]paramSpec{"ratio": {0.3, 0, 1}}},
-	"latency-spike":  {masterTarget | providerTarget, map[string]paramSpec{"seconds": {20, 0.01, 600}}},
-	"quota-approach": {masterTarget, map[string]paramSpec{"ratio": {0.92, 0.01, 1}}},
+	"cpu-spike":     {instanceTarget, map[string]paramSpec{"value": {0.95, 0.01, 1}}},
+	"budget-ramp":   {masterTarget, map[string]paramSpec{"duration": {240, 1, 30 * 86400}}},
+	"error-burst":   {masterTarget, map[string]paramSpec{"ratio": {0.3, 0, 1}}},
+	"latency-spike": {masterTarget | providerTarget, map[string]paramSpec{"seconds": {20, 0.01, 600}}},
+	// ratio above 1 runs a master past its limits, as a gateway that counts
+	// before it refuses would show them.
+	"quota-approach": {masterTarget, map[string]paramSpec{"ratio": {0.92, 0.01, 5}}},
 	"traffic-spike":  {masterTarget, map[string]paramSpec{"factor": {3, 0.01, 1000}}},
 	"outage":         {masterTarget, map[string]paramSpec{"hang": {0, 0, 1}}},
+	"key-disable":    {masterTarget | keyTarget, nil},
+	// days may be fractional, and ≤ 0 for a key that has already expired.
+	"key-expiry":      {masterTarget | keyTarget, map[string]paramSpec{"days": {3, -30, 3650}}},
+	"provider-outage": {providerTarget, nil},
+	"rate-limit":      {masterTarget, map[string]paramSpec{"ratio": {0.3, 0, 1}}},
 }
 
 // ScenarioNames lists the scenarios, sorted.
@@ -210,18 +221,12 @@ func (s *Sim) resolve(req ScenarioRequest) (*Scenario, error) {
 }
 
 func (s *Sim) resolveTarget(sc *Scenario, allowed targetKind) error {
-	t := sc.Target
-	instanceSet := t.TenantID != "" || t.PluginID != "" || t.InstanceID != ""
-	switch {
-	case instanceSet && allowed&instanceTarget == 0:
-		return fmt.Errorf("scenario %s targets masters, not plugin instances", sc.Name)
-	case (t.Master != "" || t.Provider != "") && allowed&masterTarget == 0:
-		return fmt.Errorf("scenario %s targets plugin instances, not masters", sc.Name)
-	case t.Provider != "" && allowed&providerTarget == 0:
-		return fmt.Errorf("scenario %s takes no provider", sc.Name)
+	if err := checkTargetFields(sc.Name, sc.Target, allowed); err != nil {
+		return err
 	}
+	t := sc.Target
 	if allowed&instanceTarget != 0 {
-		if !instanceSet {
+		if t == (Target{}) {
 			sc.instances = indices(len(s.instances))
 			return nil
 		}
@@ -238,6 +243,8 @@ func (s *Sim) resolveTarget(sc *Scenario, allowed targetKind) error {
 			return fmt.Errorf("unknown provider %q", t.Provider)
 		}
 		sc.provider = p
+	} else if allowed&masterTarget == 0 {
+		return fmt.Errorf("scenario %s needs a provider", sc.Name)
 	}
 	if t.Master == "" {
 		// An outage without a master takes down the endpoint, not every
@@ -252,6 +259,50 @@ func (s *Sim) resolveTarget(sc *Scenario, allowed targetKind) error {
 		return fmt.Errorf("unknown master %q", t.Master)
 	}
 	sc.masters = []int{m}
+	if allowed&keyTarget != 0 {
+		return s.resolveKey(sc, &s.masters[m])
+	}
+	return nil
+}
+
+// checkTargetFields rejects target fields the scenario has no use for,
+// before any name is looked up.
+func checkTargetFields(name string, t Target, allowed targetKind) error {
+	instanceSet := t.TenantID != "" || t.PluginID != "" || t.InstanceID != ""
+	targets := "masters"
+	if allowed&masterTarget == 0 {
+		targets = "providers"
+	}
+	switch {
+	case instanceSet && allowed&instanceTarget == 0:
+		return fmt.Errorf("scenario %s targets %s, not plugin instances", name, targets)
+	case (t.Master != "" || t.Provider != "" || t.Key != "") && allowed&instanceTarget != 0:
+		return fmt.Errorf("scenario %s targets plugin instances, not masters", name)
+	case t.Master != "" && allowed&masterTarget == 0:
+		return fmt.Errorf("scenario %s takes no master: it affects every master", name)
+	case t.Provider != "" && allowed&providerTarget == 0:
+		return fmt.Errorf("scenario %s takes no provider", name)
+	case t.Key != "" && allowed&keyTarget == 0:
+		return fmt.Errorf("scenario %s takes no key", name)
+	case t.Key != "" && t.Master == "":
+		return fmt.Errorf("scenario %s: key %q needs its master", name, t.Key)
+	}
+	return nil
+}
+
+// resolveKey finds the target's key among the master's, or names the
+// master's first key when none is given, so the listed target says which
+// key it is and a request naming that key replaces the scenario.
+func (s *Sim) resolveKey(sc *Scenario, m *master) error {
+	if sc.Target.Key == "" {
+		sc.Target.Key = m.keys[0]
+		return nil
+	}
+	k := slices.Index(m.keys, sc.Target.Key)
+	if k < 0 {
+		return fmt.Errorf("unknown key %q of master %q (it has %s to %s)", sc.Target.Key, m.name, m.keys[0], m.keys[len(m.keys)-1])
+	}
+	sc.key = k
 	return nil
 }
 
@@ -273,6 +324,7 @@ func (s *Sim) applyScenarios() {
 		s.instances[i].spike = 0
 	}
 	var endpoint *endpointOutage
+	down := make([]bool, len(s.providerUp))
 	for _, sc := range s.scenarios {
 		for _, i := range sc.instances {
 			in := &s.instances[i]
@@ -281,23 +333,42 @@ func (s *Sim) applyScenarios() {
 		if sc.Name == "outage" && sc.masters == nil {
 			endpoint = &endpointOutage{hang: sc.Params["hang"] == 1}
 		}
+		if sc.Name == "provider-outage" {
+			down[sc.provider] = true
+		}
 		for _, i := range sc.masters {
 			applyEffect(&s.masters[i].fx, sc)
 		}
 	}
 	for i := range s.masters {
 		s.setWithdrawn(&s.masters[i])
+		s.masters[i].exposeKeys()
+	}
+	for p, g := range s.providerUp {
+		g.Set(boolGauge(!down[p]))
 	}
 	s.setEndpointOutage(endpoint)
 	s.mx.activeScenarios.Set(float64(len(s.scenarios)))
 }
 
 // applyEffect adds one scenario to a master's effects. Overlapping scenarios
-// combine: traffic factors multiply, the others take the strongest.
+// combine: traffic factors multiply, the others take the strongest (for
+// key-expiry, the earliest expiry).
 func applyEffect(fx *effects, sc *Scenario) {
 	switch sc.Name {
 	case "error-burst":
 		fx.errorRatio = math.Max(fx.errorRatio, sc.Params["ratio"])
+	case "rate-limit":
+		fx.limitRatio = math.Max(fx.limitRatio, sc.Params["ratio"])
+	case "key-disable":
+		fx.keyDisabled[sc.key] = true
+	case "key-expiry":
+		at := float64(sc.StartedAt.Unix()) + sc.Params["days"]*86400
+		if cur := fx.keyExpires[sc.key]; cur == 0 || at < cur {
+			fx.keyExpires[sc.key] = at
+		}
+	case "provider-outage":
+		fx.providerDown[sc.provider] = true
 	case "latency-spike":
 		for p := range fx.latencyP95 {
 			if sc.provider < 0 || sc.provider == p {
@@ -328,6 +399,13 @@ func (s *Sim) setWithdrawn(m *master) {
 		return
 	}
 	m.bind(s.mx, &s.opts)
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (s *Sim) setEndpointOutage(next *endpointOutage) {

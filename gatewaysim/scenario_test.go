@@ -3,6 +3,7 @@ package gatewaysim
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -346,5 +347,142 @@ func TestScenarioEffectiveAt(t *testing.T) {
 	h.step(3)
 	if got := h.sim.Scenarios()[0].EffectiveAt; !got.Equal(want) {
 		t.Fatalf("effective at %v, want the first step after the start, %v", got, want)
+	}
+}
+
+func TestKeyDisable(t *testing.T) {
+	h := newHarness(t, nil)
+	h.step(5)
+	if on := h.scrape().sum("gateway_key_enabled", "master", "m1"); on != float64(h.sim.opts.KeysPerMaster) {
+		t.Fatalf("m1 has %g keys enabled before the scenario, want all %d", on, h.sim.opts.KeysPerMaster)
+	}
+	sc := h.startScenario(`{"name":"key-disable","target":{"master":"m1","key":"m1-k2"}}`)
+	got := h.scrape()
+	if on := got.sum("gateway_key_enabled", "master", "m1", "key", "m1-k2"); on != 0 {
+		t.Errorf("m1-k2 enabled = %g during key-disable", on)
+	}
+	if on := got.sum("gateway_key_enabled", "master", "m1", "key", "m1-k1"); on != 1 {
+		t.Errorf("m1-k1 enabled = %g, untargeted", on)
+	}
+	if inc := h.increase(60, "gateway_requests_total", "key", "m1-k2"); inc != 0 {
+		t.Errorf("a disabled key served %g requests", inc)
+	}
+	if inc := h.increase(60, "gateway_requests_total", "key", "m1-k1"); inc == 0 {
+		t.Error("m1-k1 served nothing, untargeted")
+	}
+	h.doJSON("DELETE", "/sim/scenario/"+itoa(sc.ID), "", http.StatusOK, nil)
+	if on := h.scrape().sum("gateway_key_enabled", "key", "m1-k2"); on != 1 {
+		t.Errorf("m1-k2 enabled = %g after the scenario", on)
+	}
+	if inc := h.increase(60, "gateway_requests_total", "key", "m1-k2"); inc == 0 {
+		t.Error("m1-k2 serves nothing after the scenario")
+	}
+	// Without a key the scenario names the master's first one.
+	if sc := h.startScenario(`{"name":"key-disable","target":{"master":"m2"}}`); sc.Target.Key != "m2-k1" {
+		t.Errorf("key-disable without a key targets %q, want m2-k1", sc.Target.Key)
+	}
+}
+
+func TestKeyExpiry(t *testing.T) {
+	h := newHarness(t, nil)
+	h.step(5)
+	exp := func(key string) float64 { return h.scrape().sum("gateway_key_expires_timestamp_seconds", "key", key) }
+	now := float64(h.clk.Now().Unix())
+	if d := (exp("m1-k1") - now) / 86400; d < 80 {
+		t.Errorf("m1-k1 expires in %.1f days without a scenario, want ≥ 80", d)
+	}
+	if exp("m1-k1") == exp("m1-k2") {
+		t.Error("two keys share an expiry")
+	}
+	// An expiry a tenth of a day (8640 s) ahead: the key serves until then.
+	h.startScenario(`{"name":"key-expiry","target":{"master":"m1","key":"m1-k1"},"params":{"days":0.1}}`)
+	if d := (exp("m1-k1") - float64(h.clk.Now().Unix())) / 86400; math.Abs(d-0.1) > 0.001 {
+		t.Errorf("m1-k1 expires in %.4f days, want 0.1", d)
+	}
+	if inc := h.increase(60, "gateway_requests_total", "key", "m1-k1"); inc == 0 {
+		t.Error("m1-k1 served nothing before its expiry")
+	}
+	h.clk.Advance(8640 * time.Second)
+	h.step(1)
+	if inc := h.increase(60, "gateway_requests_total", "key", "m1-k1"); inc != 0 {
+		t.Errorf("m1-k1 served %g requests after its expiry", inc)
+	}
+	for _, body := range []string{
+		`{"name":"key-expiry","target":{"master":"m1","key":"m9-k1"}}`,
+		`{"name":"key-expiry","target":{"key":"m1-k1"}}`,
+		`{"name":"key-expiry","target":{"master":"m1"},"params":{"days":-31}}`,
+		`{"name":"key-disable","target":{"master":"m1","provider":"openai"}}`,
+		`{"name":"error-burst","target":{"master":"m1","key":"m1-k1"}}`,
+	} {
+		if rec := h.do("POST", "/sim/scenario", body); rec.Code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", body, rec.Code, rec.Body)
+		}
+	}
+}
+
+func TestProviderOutage(t *testing.T) {
+	h := newHarness(t, nil)
+	h.step(5)
+	h.startScenario(`{"name":"provider-outage","target":{"provider":"openai"}}`)
+	got := h.scrape()
+	if up := got.sum("gateway_provider_up", "provider", "openai"); up != 0 {
+		t.Errorf("openai up = %g during its outage", up)
+	}
+	if up := got.sum("gateway_provider_up", "provider", "anthropic"); up != 1 {
+		t.Errorf("anthropic up = %g, untargeted", up)
+	}
+	before := h.scrape()
+	h.step(300)
+	after := h.scrape()
+	inc := func(name string, match ...string) float64 {
+		return after.sum(name, match...) - before.sum(name, match...)
+	}
+	all := inc("gateway_requests_total", "provider", "openai")
+	if all == 0 {
+		t.Fatal("no requests routed to openai during its outage")
+	}
+	if s := inc("gateway_requests_total", "provider", "openai", "code", "503") / all; s != 1 {
+		t.Errorf("openai answered %.3f of its requests 503, want all", s)
+	}
+	if tok := inc("gateway_tokens_total", "provider", "openai"); tok != 0 {
+		t.Errorf("openai used %g tokens while down", tok)
+	}
+	if s := inc("gateway_requests_total", "provider", "anthropic", "code", "503") / inc("gateway_requests_total", "provider", "anthropic"); s > 0.05 {
+		t.Errorf("anthropic answered %.3f 503, untargeted", s)
+	}
+	if rec := h.do("POST", "/sim/scenario", `{"name":"provider-outage"}`); rec.Code != http.StatusBadRequest {
+		t.Errorf("provider-outage without a provider: %d, want 400", rec.Code)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	h := newHarness(t, nil)
+	h.step(5)
+	h.startScenario(`{"name":"rate-limit","target":{"master":"m1"},"params":{"ratio":0.4}}`)
+	h.startScenario(`{"name":"error-burst","target":{"master":"m1"},"params":{"ratio":0.2}}`)
+	h.step(5)
+	before := h.scrape()
+	h.step(300)
+	after := h.scrape()
+	share := func(master string, codes ...string) float64 {
+		inc := func(match ...string) float64 {
+			m := append([]string{"master", master}, match...)
+			return after.sum("gateway_requests_total", m...) - before.sum("gateway_requests_total", m...)
+		}
+		var n float64
+		for _, c := range codes {
+			n += inc("code", c)
+		}
+		return n / inc()
+	}
+	// Each scenario keeps its own share when both run.
+	if s := share("m1", "429"); s < 0.38 || s > 0.42 {
+		t.Errorf("m1 429 share %.3f, want 0.4", s)
+	}
+	if s := share("m1", "500", "503"); s < 0.18 || s > 0.22 {
+		t.Errorf("m1 5xx share %.3f, want 0.2", s)
+	}
+	if s := share("m2", "429"); s > 0.05 {
+		t.Errorf("m2 429 share %.3f, untargeted", s)
 	}
 }

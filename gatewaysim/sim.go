@@ -34,6 +34,7 @@ type Sim struct {
 	masters    []master
 	masterIdx  map[string]int
 	providers  map[string]int
+	providerUp []prometheus.Gauge // per provider: gateway_provider_up
 	instances  []instance
 	instIdx    map[instanceKey]int
 	throttled  map[int]struct{} // indices of instances under a throttle
@@ -83,14 +84,18 @@ func New(opts Options, logger *slog.Logger) (*Sim, error) {
 	}
 	s.mx = newMetrics(s.reg)
 	traits := stream(0)
+	start := s.now()
 	s.masters = make([]master, opts.Masters)
 	for i := range s.masters {
-		s.masters[i] = newMaster(&s.opts, i, traits)
+		s.masters[i] = newMaster(&s.opts, i, traits, start)
 		s.masters[i].bind(s.mx, &s.opts)
 		s.masterIdx[s.masters[i].name] = i
 	}
 	for p := range opts.Providers {
 		s.providers[providerName(p)] = p
+		up := s.mx.provUp.WithLabelValues(providerName(p))
+		up.Set(1)
+		s.providerUp = append(s.providerUp, up)
 	}
 	s.instances = newInstances(&s.opts, s.mx, traits)
 	for i := range s.instances {
@@ -161,7 +166,8 @@ func (s *Sim) stepMaster(m *master, now time.Time, dt float64) {
 		}
 	}
 
-	shares := codeShares(m.fx.errorRatio)
+	shares := codeShares(m.fx.errorRatio, m.fx.limitRatio)
+	down := downShares(m.fx.limitRatio)
 	tokenFactor := 1.0
 	var rps float64
 	if q := m.fx.quota; q > 0 {
@@ -175,19 +181,31 @@ func (s *Sim) stepMaster(m *master, now time.Time, dt float64) {
 
 	expected := rps * dt
 	clear(m.served)
+	m.markLive(unixSeconds(now))
+	perKey := len(m.served) // routes are key × (provider × model)
 	var usd float64
 	for i := range m.routes {
+		// A disabled or expired key's requests never reach the gateway's
+		// counters: its routes stand still, carries and all.
+		if !m.live[i/perKey] {
+			continue
+		}
 		rt := &m.routes[i]
+		lat := i % perKey
+		sh := &shares
+		if m.fx.providerDown[lat/s.opts.Models] {
+			sh = &down
+		}
 		n := expected * rt.weight
 		var served, ok float64
 		for c := range codes {
-			k := addWhole(&rt.reqAcc[c], n*shares[c], rt.req[c])
+			k := addWhole(&rt.reqAcc[c], n*sh[c], rt.req[c])
 			served += k
 			if c == codeOK {
 				ok = k
 			}
 		}
-		m.served[i%len(m.served)] += served
+		m.served[lat] += served
 		if ok == 0 {
 			continue
 		}
@@ -201,6 +219,11 @@ func (s *Sim) stepMaster(m *master, now time.Time, dt float64) {
 		m.spent += usd
 	}
 	s.observeLatencies(m)
+}
+
+// unixSeconds is t as a timestamp gauge holds it.
+func unixSeconds(t time.Time) float64 {
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
 }
 
 // addWhole adds v to the carry *acc and moves its whole part to c, so

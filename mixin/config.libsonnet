@@ -35,6 +35,12 @@
     noDataFor: '3m',
     targetDownFor: '1m',
     pluginCPU: { threshold: 0.8, points: 3, keepFiringFor: '1m' },
+    // ez-api's event alerts; key expiry in days left.
+    keyDisabled: { points: 2 },
+    keyExpiryDays: { warning: 7, critical: 0 },
+    providerDown: { points: 2 },
+    rateLimited: { threshold: 0.1, minRequests: 10, points: 2 },
+    quotaExceeded: { threshold: 1, points: 2 },
 
     // gatewarden's own alerts.
     scrapeFailureRatio: 0.5,

@@ -137,7 +137,7 @@ func mirrors(t *testing.T, pack *rules.Rule, m rulefmt.Rule, interval time.Durat
 // has no threshold (nodata).
 func packBounds(t *testing.T, r *rules.Rule, ls map[string]string) []bound {
 	t.Helper()
-	upper := map[string]string{">": "<=", ">=": "<"}
+	upper := map[string]string{">": "<=", ">=": "<", "<": ">=", "<=": ">"}
 	if len(r.Steps) > 0 {
 		step, err := strconv.ParseFloat(ls["step"], 64)
 		i := slices.Index(r.Steps, step)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/gatewarden/gatewarden/receiver/message"
 	"github.com/gatewarden/gatewarden/store"
 )
 
@@ -20,6 +21,9 @@ type Alert struct {
 	StartsAt     time.Time         `json:"startsAt,omitzero"`
 	EndsAt       time.Time         `json:"endsAt,omitzero"`
 	GeneratorURL string            `json:"generatorURL,omitempty"`
+	// Detail is the evaluator's (nil from other senders): stored as the
+	// alert's metadata and shown by the templates.
+	Detail *message.Detail `json:"-"`
 
 	// fp caches Fingerprint: ingest, the recorder and the dispatcher each
 	// need it, and the labels do not change once an alert is made.
@@ -110,11 +114,7 @@ func (a *Alert) ToStore(now time.Time) store.Alert {
 	relID, relType, relName := related(a.Labels)
 	// No start time here: created_at keeps the first sighting, and a
 	// sender that leaves startsAt out posts a new one every time.
-	meta, _ := json.Marshal(struct {
-		Alertname    string            `json:"alertname,omitempty"`
-		Annotations  map[string]string `json:"annotations,omitempty"`
-		GeneratorURL string            `json:"generatorURL,omitempty"`
-	}{a.Labels[model.AlertNameLabel], a.Annotations, a.GeneratorURL})
+	meta := a.metadata()
 	out := store.Alert{
 		Fingerprint: a.Fingerprint(), Type: alertType(a.Labels), Severity: severity(a.Labels),
 		Status: store.StatusActive, Title: title, Message: msg,
@@ -130,6 +130,30 @@ func (a *Alert) ToStore(now time.Time) store.Alert {
 		out.Status = store.StatusResolved
 	}
 	return out
+}
+
+// metadata is the evaluator's detail as ez-api's detector writes it; of
+// an alert from another sender, what it said of itself.
+func (a *Alert) metadata() string {
+	var v any = a.Detail
+	if a.Detail == nil {
+		v = struct {
+			Alertname    string `json:"alertname,omitempty"`
+			GeneratorURL string `json:"generatorURL,omitempty"`
+		}{a.Labels[model.AlertNameLabel], a.GeneratorURL}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// DetailOf reads a stored alert's metadata back; nil when it is not the
+// evaluator's.
+func DetailOf(metadata string) *message.Detail {
+	var d message.Detail
+	if json.Unmarshal([]byte(metadata), &d) != nil || d.Value == nil && d.Threshold == nil && d.Window == "" {
+		return nil
+	}
+	return &d
 }
 
 // ends is when a firing alert expires (zero: never by itself), or when a

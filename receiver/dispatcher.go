@@ -259,7 +259,8 @@ func (d *Dispatcher) adopt(p *Plan, oa store.OpenAlert) bool {
 	if !oa.ResolvedAt.IsZero() {
 		end = oa.ResolvedAt
 	}
-	a := Alert{Labels: oa.Labels, Annotations: oa.Annotations, StartsAt: oa.StartsAt, EndsAt: end, GeneratorURL: oa.GeneratorURL}
+	a := Alert{Labels: oa.Labels, Annotations: oa.Annotations, StartsAt: oa.StartsAt, EndsAt: end, GeneratorURL: oa.GeneratorURL,
+		Detail: DetailOf(oa.Metadata)}
 	if a.Fingerprint() != oa.Fingerprint {
 		d.log.Warn("skipping a stored alert whose labels do not match its fingerprint", "fingerprint", oa.Fingerprint)
 		return false

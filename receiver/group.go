@@ -422,6 +422,14 @@ func (d *Dispatcher) message(p *Plan, g *group, firing, resolved []template.Aler
 	}
 	data.CommonLabels, data.CommonAnnotations = commonKV(labels), commonKV(annotations)
 	m := &message.Message{Data: data, Version: message.Version, GroupKey: g.key, Kind: message.KindAlert, Severity: sev, Language: p.Language}
+	for _, a := range data.Alerts {
+		if h := d.alerts[a.Fingerprint]; h != nil && h.detail != nil {
+			if m.Details == nil {
+				m.Details = map[string]message.Detail{}
+			}
+			m.Details[a.Fingerprint] = *h.detail
+		}
+	}
 	if p.ExternalURL != "" {
 		m.AckURL = p.ExternalURL + "/admin/alerts?status=active"
 	}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/gatewarden/gatewarden/receiver/message"
 )
 
 // held is an alert as the dispatcher keeps it between flushes: labels and
@@ -16,6 +18,7 @@ type held struct {
 	fp                  string
 	labels, annotations labels.Labels
 	generatorURL        string
+	detail              *message.Detail
 	// eps are the episodes not yet decided everywhere, oldest first; the
 	// last is the current one.
 	eps []episode
@@ -37,7 +40,7 @@ func (e episode) ended(now time.Time) bool { return !e.end.IsZero() && !e.end.Af
 
 func newHeld(a Alert) *held {
 	return &held{fp: a.Fingerprint(), labels: labels.FromMap(a.Labels), annotations: labels.FromMap(a.Annotations),
-		generatorURL: a.GeneratorURL, eps: []episode{{a.StartsAt, a.EndsAt}}}
+		generatorURL: a.GeneratorURL, detail: a.Detail, eps: []episode{{a.StartsAt, a.EndsAt}}}
 }
 
 // update takes a re-post. Its startsAt is the episode the Episodes tracker
@@ -58,6 +61,9 @@ func (h *held) update(a Alert) {
 		return
 	}
 	h.generatorURL = a.GeneratorURL
+	if a.Detail != nil {
+		h.detail = a.Detail
+	}
 	// Annotations are compared before they are rebuilt: they rarely change.
 	if h.annotations.Len() != len(a.Annotations) || !sameLabels(h.annotations, a.Annotations) {
 		h.annotations = labels.FromMap(a.Annotations)
@@ -144,7 +150,7 @@ func (h *held) trim() {
 // alert is the alert as of episode e.
 func (h *held) alert(e episode) Alert {
 	return Alert{Labels: h.labels.Map(), Annotations: h.annotations.Map(), StartsAt: e.start, EndsAt: e.end,
-		GeneratorURL: h.generatorURL, fp: h.fp}
+		GeneratorURL: h.generatorURL, Detail: h.detail, fp: h.fp}
 }
 
 func (h *held) labelSet() model.LabelSet {

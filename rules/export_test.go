@@ -287,7 +287,7 @@ func TestExportErrors(t *testing.T) {
     rules:
       - alert: NoEarlierPoint
         expr: cpu
-        condition: {function: diff, window: "#1", op: ">", value: 3}
+        condition: {function: diff, window: 10s, op: ">", value: 3}
       - alert: Fine
         expr: cpu
         condition: {function: diff, window: "#2", op: ">", value: 3}
@@ -300,7 +300,7 @@ func TestExportErrors(t *testing.T) {
 	}
 	_, _, err = Export(gs, 10*time.Second)
 	for _, want := range []string{
-		`r.yml: group "g", alert "NoEarlierPoint": condition: diff over #1 at a 10s interval: the window holds one evaluation`,
+		`r.yml: group "g", alert "NoEarlierPoint": condition: diff over 10s at a 10s interval: the window holds one evaluation`,
 		`r.yml: group "g", alert "MovingTime": condition: expression uses @ start() or @ end()`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
@@ -78,7 +79,8 @@ func (c Condition) PromQL(expr string, threshold float64, interval time.Duration
 	if err != nil {
 		return "", err
 	}
-	x := promqlForm{c: c, e: e, t: threshold, i: interval, span: c.Window.Span(interval)}
+	x := promqlForm{c: c, e: e, t: threshold, i: interval, w: c.Lookback()}
+	x.span = x.w.Span(interval)
 	switch c.Func {
 	case FuncAll:
 		if c.Window.Points > 0 {
@@ -142,6 +144,7 @@ type promqlForm struct {
 	e    string // the parenthesised expression
 	t    float64
 	i    time.Duration
+	w    Window // c.Lookback()
 	span time.Duration
 }
 
@@ -191,8 +194,8 @@ func (x promqlForm) hits(n int) string {
 // offset within its interval, and every part of a form must see the same
 // aligned evaluations.
 func (x promqlForm) guard() string {
-	if x.c.Window.Points > 0 {
-		return fmt.Sprintf(" and count_over_time(%s) == %d", x.subquery(x.e, x.span, 0), x.c.Window.Points)
+	if x.w.Points > 0 {
+		return fmt.Sprintf(" and count_over_time(%s) == %d", x.subquery(x.e, x.span, 0), x.w.Points)
 	}
 	return fmt.Sprintf(" and present_over_time(%s)", x.subquery(x.e, x.i, 0))
 }
@@ -218,10 +221,67 @@ func (x promqlForm) change() (string, error) {
 	// The latest point is at now: an offset of one interval leaves the
 	// earlier ones.
 	s := fmt.Sprintf("%s(%s)", agg, x.subquery(x.compare(v, false), earlier, x.i))
-	if x.c.Window.Points > 0 {
+	if x.w.Points > 0 {
 		// The latest value requires the series now, so a duration needs no
 		// guard.
 		s += x.guard()
 	}
 	return s, nil
+}
+
+// Facts are what an expression says of itself, for an alert's metadata:
+// the metric it reads (the first metric name among its selectors), the
+// number its outermost comparison holds it against (NaN if none: `x >
+// 0.05` says 0.05), and its longest range (`rate(x[5m])` says 5m).
+type Facts struct {
+	Metric    string
+	Threshold float64
+	Window    string
+}
+
+// FactsOf reads an expression's Facts; the zero Facts (NaN threshold) for
+// one that does not parse.
+func FactsOf(expr string) Facts {
+	f := Facts{Threshold: math.NaN()}
+	n, err := ParseExpr(expr)
+	if err != nil {
+		return f
+	}
+	var longest time.Duration
+	parser.Inspect(n, func(node parser.Node, _ []parser.Node) error {
+		switch x := node.(type) {
+		case *parser.VectorSelector:
+			if f.Metric == "" {
+				f.Metric = x.Name
+				for _, m := range x.LabelMatchers {
+					if f.Metric == "" && m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+						f.Metric = m.Value
+					}
+				}
+			}
+		case *parser.MatrixSelector:
+			longest = max(longest, x.Range)
+		case *parser.SubqueryExpr:
+			longest = max(longest, x.Range)
+		}
+		return nil
+	})
+	if longest > 0 {
+		f.Window = model.Duration(longest).String()
+	}
+	for {
+		p, ok := n.(*parser.ParenExpr)
+		if !ok {
+			break
+		}
+		n = p.Expr
+	}
+	if b, ok := n.(*parser.BinaryExpr); ok && b.Op.IsComparisonOperator() {
+		if v, ok := b.RHS.(*parser.NumberLiteral); ok {
+			f.Threshold = v.Val
+		} else if v, ok := b.LHS.(*parser.NumberLiteral); ok {
+			f.Threshold = v.Val
+		}
+	}
+	return f
 }

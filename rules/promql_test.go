@@ -46,7 +46,9 @@ func TestPromQLForms(t *testing.T) {
 		{cond(FuncSum, "#3", "=="), "cpu", math.Inf(1),
 			`sum_over_time((cpu)[30s:10s]) == +Inf and count_over_time((cpu)[30s:10s]) == 3`},
 		{cond(FuncDiff, "#3", ">"), "cpu", 100,
-			`max_over_time((last_over_time((cpu)[10s:10s] @ end()) - (cpu) > 100)[20s:10s] offset 10s) and count_over_time((cpu)[30s:10s]) == 3`},
+			`max_over_time((last_over_time((cpu)[10s:10s] @ end()) - (cpu) > 100)[30s:10s] offset 10s) and count_over_time((cpu)[40s:10s]) == 4`},
+		{cond(FuncPDiff, "#1", "<"), "cpu", -10,
+			`min_over_time(((last_over_time((cpu)[10s:10s] @ end()) - (cpu)) / ((cpu) != 0) * 100 < -10)[10s:10s] offset 10s) and count_over_time((cpu)[20s:10s]) == 2`},
 		{cond(FuncDiff, "2m", "<="), "cpu", -5,
 			`min_over_time((last_over_time((cpu)[10s:10s] @ end()) - (cpu) <= -5)[1m50s:10s] offset 10s)`},
 		{cond(FuncPDiff, "1m", "=="), "cpu", 50,
@@ -75,7 +77,7 @@ func TestPromQLRefuses(t *testing.T) {
 		interval time.Duration
 		want     string
 	}{
-		{Condition{Func: FuncDiff, Window: Window{Points: 1}, Op: ">"}, "cpu", time.Second, "no earlier point"},
+		{Condition{Func: FuncDiff, Window: Window{Duration: 999 * time.Millisecond}, Op: ">"}, "cpu", time.Second, "no earlier point"},
 		{Condition{Func: FuncPDiff, Window: Window{Duration: 10 * time.Second}, Op: ">"}, "cpu", 10 * time.Second, "no earlier point"},
 		{Condition{Func: FuncAll, Window: Window{Points: 3}, Op: ">"}, "cpu @ end()", time.Second, "@ start() or @ end()"},
 		{Condition{Func: FuncAll, Window: Window{Points: 3}, Op: ">"}, "max_over_time((cpu)[1m:] @ start())", time.Second, "@ start() or @ end()"},
@@ -159,7 +161,7 @@ func TestPromQLAgreesWithJudge(t *testing.T) {
 						name := fmt.Sprintf("%s %s %s %s %g", expr, c.Func, c.Window, c.Op, thr)
 						q, err := c.PromQL(expr, thr, interval)
 						if err != nil {
-							if (c.Func == FuncDiff || c.Func == FuncPDiff) && c.Window.Span(interval) <= interval {
+							if (c.Func == FuncDiff || c.Func == FuncPDiff) && c.Lookback().Span(interval) <= interval {
 								continue // refused, see TestPromQLRefuses
 							}
 							t.Fatalf("%s: %v", name, err)
@@ -247,7 +249,7 @@ func collectPoints(t *testing.T, eng *promql.Engine, st storage.Queryable, expr 
 // window's span; for nodata, the series with a point within NoDataMemory
 // spans and none in the window.
 func judgedSeries(c Condition, h evalHistory, now int64, threshold float64, interval time.Duration) []string {
-	span := c.Window.Span(interval)
+	span := c.Lookback().Span(interval)
 	var out []string
 	for k, pts := range h {
 		kept := Window{Duration: span}.Select(pts, now)

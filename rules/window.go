@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -57,6 +58,41 @@ func (w Window) Span(interval time.Duration) time.Duration {
 	return n * interval
 }
 
+// Lookback is the window of points c judges: its Window, except that
+// diff and pdiff over #N compare the latest point with each of the N
+// points before it, as Open-Falcon and Nightingale read #N, and so take
+// N+1 points. A duration is the same for every function: the latest point
+// against every point of the span before it.
+func (c Condition) Lookback() Window {
+	if (c.Func == FuncDiff || c.Func == FuncPDiff) && c.Window.Points > 0 {
+		return Window{Points: c.Window.Points + 1}
+	}
+	return c.Window
+}
+
+// ChangedWindows names the conditions of gs whose meaning changed when #N
+// for diff and pdiff became Open-Falcon's (the N points before the
+// latest, not N points in all), so that a check can say so once for each.
+func ChangedWindows(gs *Groups) []string {
+	var out []string
+	for _, g := range gs.Groups {
+		for _, r := range g.Rules {
+			for _, c := range []struct {
+				key string
+				c   *Condition
+			}{{"condition", r.Condition}, {"recover", r.Recover}} {
+				if c.c == nil || c.c.Lookback() == c.c.Window {
+					continue
+				}
+				n := c.c.Window.Points
+				out = append(out, fmt.Sprintf("group %q, alert %q: %s: %s over #%d compares the latest point with the %d points before it (before this release, with %d): check the window and the threshold",
+					g.Name, r.Alert, c.key, c.c.Func, n, n, n-1))
+			}
+		}
+	}
+	return out
+}
+
 // Select returns the points of the window at evaluation time now (ms): the
 // last Points points, or those with T > now-Duration (and T <= now). The
 // result shares points' backing array.
@@ -87,7 +123,7 @@ func (w Window) Select(points []Point, now int64) []Point {
 // with the same compensated summation, so that exported rules agree with
 // the evaluator to the last bit.
 func (c Condition) Judge(points []Point, now int64, threshold float64) (holds, judged bool) {
-	win := c.Window.Select(points, now)
+	win := c.Lookback().Select(points, now)
 	if c.Func == FuncNoData {
 		return len(win) == 0, true
 	}
@@ -125,11 +161,13 @@ func (c Condition) Judge(points []Point, now int64, threshold float64) (holds, j
 	return false, false
 }
 
-// minPoints is how many points the window needs for c to be judged.
+// minPoints is how many points the window needs for c to be judged: a
+// count window full, and for diff and pdiff the latest and one earlier
+// point at least.
 func (c Condition) minPoints() int {
-	n := max(c.Window.Points, 1)
+	n := max(c.Lookback().Points, 1)
 	if c.Func == FuncDiff || c.Func == FuncPDiff {
-		n = max(n, 2) // the latest and one earlier point
+		n = max(n, 2)
 	}
 	return n
 }

@@ -164,25 +164,28 @@ var judgeCases = []judgeCase{
 	{"sum compensated", FuncSum, "#3", 0, []float64{0.1, 0.2, 0.3}, 0.6, "nyynyn"},
 	{"sum of opposite infinities", FuncSum, "#2", 0, []float64{inf, -inf}, 0, "nnnnnn"},
 	{"sum infinite", FuncSum, "#2", 0, []float64{inf, 1}, inf, "nyynyn"},
-	// diff: latest minus each earlier point
-	{"diff up and down", FuncDiff, "#3", 0, []float64{10, 2, 5}, 3, "nyyyyy"}, // -5 and 3
-	{"diff down", FuncDiff, "#3", 0, []float64{10, 2, 5}, -5, "yyynyy"},
-	{"diff negative values", FuncDiff, "#3", 0, []float64{-2, -8, -5}, 0, "yynyyy"}, // -3 and 3
-	{"diff later lower", FuncDiff, "#3", 0, []float64{9, 8, 7}, 0, "nnnyyy"},        // -2 and -1
-	{"diff all equal", FuncDiff, "#3", 0, []float64{4, 4, 4}, 0, "nyynyn"},
-	{"diff within tolerance", FuncDiff, "#2", 0, []float64{1, 1.00005}, 0, "yyynnn"},
+	// diff: latest minus each of the earlier points; #N is the N before
+	// the latest (Open-Falcon), so #2 takes 3 points.
+	{"diff up and down", FuncDiff, "#2", 0, []float64{10, 2, 5}, 3, "nyyyyy"}, // -5 and 3
+	{"diff down", FuncDiff, "#2", 0, []float64{10, 2, 5}, -5, "yyynyy"},
+	{"diff negative values", FuncDiff, "#2", 0, []float64{-2, -8, -5}, 0, "yynyyy"}, // -3 and 3
+	{"diff later lower", FuncDiff, "#2", 0, []float64{9, 8, 7}, 0, "nnnyyy"},        // -2 and -1
+	{"diff all equal", FuncDiff, "#2", 0, []float64{4, 4, 4}, 0, "nyynyn"},
+	{"diff within tolerance", FuncDiff, "#1", 0, []float64{1, 1.00005}, 0, "yyynnn"},
 	{"diff by duration", FuncDiff, "20s", 0, []float64{100, 2, 5}, 3, "nyynyn"},
-	{"diff skips NaN", FuncDiff, "#3", 0, []float64{nan, 2, 5}, 3, "nyynyn"},
-	{"diff of NaN", FuncDiff, "#2", 0, []float64{2, nan}, 3, "nnnnnn"},
-	{"diff infinite", FuncDiff, "#3", 0, []float64{inf, 1, inf}, inf, "nyynyn"}, // NaN and +Inf
+	{"diff skips NaN", FuncDiff, "#2", 0, []float64{nan, 2, 5}, 3, "nyynyn"},
+	{"diff of NaN", FuncDiff, "#1", 0, []float64{2, nan}, 3, "nnnnnn"},
+	{"diff #N reaches N points back", FuncDiff, "#3", 0, []float64{1, 9, 9, 4}, 2, "yynyyy"}, // 3, -5 and -5
+	{"diff #N needs N+1 points", FuncDiff, "#3", 0, []float64{9, 9, 4}, 2, "------"},
+	{"diff infinite", FuncDiff, "#2", 0, []float64{inf, 1, inf}, inf, "nyynyn"}, // NaN and +Inf
 	// pdiff: the same in percent of the earlier point
-	{"pdiff", FuncPDiff, "#3", 0, []float64{8, 4, 6}, 50, "nyyyyy"}, // -25 and 50
-	{"pdiff up", FuncPDiff, "#2", 0, []float64{4, 6}, 20, "yynnny"},
-	{"pdiff skips zeros", FuncPDiff, "#3", 0, []float64{0, 4, 6}, 50, "nyynyn"},
-	{"pdiff of zeros only", FuncPDiff, "#3", 0, []float64{0, 0, 6}, 50, "------"},
-	{"pdiff to zero", FuncPDiff, "#2", 0, []float64{5, 0}, -100, "nyynyn"},
-	{"pdiff negative earlier", FuncPDiff, "#2", 0, []float64{-4, 2}, -150, "nyynyn"},
-	{"pdiff of NaN", FuncPDiff, "#2", 0, []float64{nan, 2}, 0, "nnnnnn"},
+	{"pdiff", FuncPDiff, "#2", 0, []float64{8, 4, 6}, 50, "nyyyyy"}, // -25 and 50
+	{"pdiff up", FuncPDiff, "#1", 0, []float64{4, 6}, 20, "yynnny"},
+	{"pdiff skips zeros", FuncPDiff, "#2", 0, []float64{0, 4, 6}, 50, "nyynyn"},
+	{"pdiff of zeros only", FuncPDiff, "#2", 0, []float64{0, 0, 6}, 50, "------"},
+	{"pdiff to zero", FuncPDiff, "#1", 0, []float64{5, 0}, -100, "nyynyn"},
+	{"pdiff negative earlier", FuncPDiff, "#1", 0, []float64{-4, 2}, -150, "nyynyn"},
+	{"pdiff of NaN", FuncPDiff, "#1", 0, []float64{nan, 2}, 0, "nnnnnn"},
 	// nodata: the operator and threshold do not matter
 	{"nodata with points", FuncNoData, "1m", 0, []float64{1}, 0, "nnnnnn"},
 	{"nodata with NaN", FuncNoData, "1m", 0, []float64{nan}, 0, "nnnnnn"},

@@ -127,8 +127,9 @@ while ((SECONDS < end)); do
 		fi
 	fi
 	if ((round == 1)); then
-		bold "Starting scenarios on the simulated gateway: budget-ramp on master m1, cpu-spike on t1/t1-plugin1/i1"
+		bold "Starting scenarios on the simulated gateway: budget-ramp on master m1, cpu-spike on t1/t1-plugin1/i1, key m2-k1 expiring in 3 days (ez-api's key_expired event)"
 		scenario '{"name":"budget-ramp","target":{"master":"m1"},"params":{"duration":30}}' >/dev/null
+		scenario '{"name":"key-expiry","target":{"master":"m2","key":"m2-k1"},"params":{"days":3}}' >/dev/null
 		cpu_spike=$(scenario '{"name":"cpu-spike","target":{"tenant_id":"t1","plugin_id":"t1-plugin1","instance_id":"i1"}}')
 	fi
 	if ((round == 5)); then

@@ -38,13 +38,16 @@ type Alert struct {
 	RelatedType string
 	RelatedName string
 	Labels      map[string]string
-	Metadata    json.RawMessage
-	AckedAt     time.Time
-	AckedBy     string
-	ResolvedAt  time.Time
-	ExpiresAt   time.Time
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Metadata is text, as ez-api's: the evaluator writes a JSON object
+	// (value, threshold, window, level), a client of the admin API any
+	// string.
+	Metadata   string
+	AckedAt    time.Time
+	AckedBy    string
+	ResolvedAt time.Time
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 	// StartsAt is the start of the alert's current episode as the receiver
 	// assigned it, Annotations and GeneratorURL what it was last posted
 	// with: what a receiver needs to rebuild its groups after a restart.
@@ -70,9 +73,7 @@ func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
 	}
 	a.RelatedID, a.RelatedType, a.RelatedName, a.AckedBy = relID.String, relType.String, relName.String, ackedBy.String
 	a.GeneratorURL = url.String
-	if meta.Valid {
-		a.Metadata = json.RawMessage(meta.String)
-	}
+	a.Metadata = meta.String
 	if err := json.Unmarshal([]byte(labels), &a.Labels); err != nil {
 		return a, fmt.Errorf("alert %d labels: %w", a.ID, err)
 	}
@@ -150,13 +151,7 @@ func upsertArgs(a *Alert, now time.Time) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var meta any
-	if len(a.Metadata) > 0 {
-		if !json.Valid(a.Metadata) {
-			return nil, fmt.Errorf("store: alert %s: metadata is not valid JSON", a.Fingerprint)
-		}
-		meta = string(a.Metadata)
-	}
+	meta := nullStr(a.Metadata)
 	created := a.CreatedAt
 	if created.IsZero() {
 		created = now
@@ -377,8 +372,8 @@ func (s *Store) ExpireAlerts(ctx context.Context, now time.Time) (n int64, err e
 	return res.RowsAffected()
 }
 
-// AlertStats are the admin API's counters. Total counts every alert not
-// dismissed; the severity counts are over active alerts only.
+// AlertStats are the admin API's counters, as ez-api counts them: Total
+// every alert (dismissed too), the severities over active alerts only.
 type AlertStats struct {
 	Total, Active, Acknowledged, Resolved int64
 	Critical, Warning, Info               int64
@@ -404,8 +399,6 @@ func (s *Store) AlertStats(ctx context.Context) (st AlertStats, err error) {
 			return st, err
 		}
 		switch status {
-		case StatusDismissed:
-			continue
 		case StatusActive:
 			st.Active += n
 			switch severity {

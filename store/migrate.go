@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 //go:embed migrations/*.sql
@@ -142,4 +143,15 @@ func (s *Store) SchemaVersion(ctx context.Context) (v int, err error) {
 	}
 	err = s.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v)
 	return v, err
+}
+
+// CreatedAt is when the store was made: its first migration.
+func (s *Store) CreatedAt(ctx context.Context) (t time.Time, err error) {
+	defer s.op("created_at", &err)()
+	if err = s.checkOpen(); err != nil {
+		return t, err
+	}
+	var at sql.NullInt64
+	err = s.r.QueryRowContext(ctx, "SELECT MIN(applied_at) FROM schema_migrations").Scan(&at)
+	return goTime(at), err
 }

@@ -115,10 +115,10 @@ func (p *page) open(name string) {
 }
 
 type consoleAlert struct {
-	ID        int64  `json:"id"`
-	Status    string `json:"status"`
-	AckedBy   string `json:"acked_by"`
-	RelatedID string `json:"related_id"`
+	ID         int64  `json:"id"`
+	Status     string `json:"status"`
+	AckedBy    string `json:"acked_by"`
+	RelatedRef string `json:"related_ref"`
 }
 
 // consoleConfig runs the built-in rules, a receiver with one channel that
@@ -188,6 +188,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	alert := cpuAlert(t, d)
 	row := fmt.Sprintf("#alert-%d", alert.ID)
 	p.until("the firing CPU alert with its buttons", fmt.Sprintf(`document.querySelector(%q)`, row+` button[data-action="ack"]`))
+	// The evaluator's metadata: the threshold the value crossed, and over what.
+	p.until("the threshold under the value", fmt.Sprintf(`(document.querySelector(%q) || {}).textContent === "threshold 0.8 over #3"`, row+" .threshold"))
 	p.do("acknowledge as alice",
 		chromedp.SendKeys(chromedp.CSS("#operator"), "alice"),
 		chromedp.Click(chromedp.CSS(row+` button[data-action="ack"]`)))
@@ -234,7 +236,7 @@ func cpuAlert(t *testing.T, d *daemon) consoleAlert {
 		var list struct{ Items []consoleAlert }
 		d.adminJSON("/admin/alerts?type=cpu_anomaly&status=active", consoleAdminToken, &list)
 		for _, a := range list.Items {
-			if a.RelatedID == "i1" {
+			if a.RelatedRef == "i1" {
 				found = a
 				return true
 			}

@@ -125,17 +125,38 @@ func TestBuiltinRulesFireOnScenarios(t *testing.T) {
 			Items []struct {
 				Severity    string `json:"severity"`
 				RelatedType string `json:"related_type"`
-				RelatedID   string `json:"related_id"`
+				RelatedRef  string `json:"related_ref"`
 			} `json:"items"`
 		}
 		d.getJSON("/admin/alerts?type=cpu_anomaly&status=active", &page)
 		for _, it := range page.Items {
-			if it.Severity == "critical" && it.RelatedType == "plugin_instance" && it.RelatedID == "i1" {
+			if it.Severity == "critical" && it.RelatedType == "plugin_instance" && it.RelatedRef == "i1" {
 				return true
 			}
 		}
 		return false
 	})
+	// Each carries what ez-api's detector writes in metadata: the value,
+	// the threshold it crossed and the window.
+	var page struct {
+		Items []struct {
+			Title    string `json:"title"`
+			Metadata string `json:"metadata"`
+		} `json:"items"`
+	}
+	d.getJSON("/admin/alerts?status=active&limit=200", &page)
+	for _, it := range page.Items {
+		var meta struct {
+			Metric    string   `json:"metric"`
+			Value     *float64 `json:"value"`
+			Threshold *float64 `json:"threshold"`
+			Window    string   `json:"window"`
+			Level     string   `json:"level"`
+		}
+		if err := json.Unmarshal([]byte(it.Metadata), &meta); err != nil || meta.Value == nil || meta.Threshold == nil || meta.Window == "" || meta.Metric == "" || meta.Level == "" {
+			t.Errorf("%q: metadata %s lacks the value, threshold, window, metric or level (%v)", it.Title, it.Metadata, err)
+		}
+	}
 	var stats map[string]int
 	d.getJSON("/admin/alerts/stats", &stats)
 	if stats["active"] < 5 || stats["critical"] < 2 {

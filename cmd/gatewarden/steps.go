@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatewarden/gatewarden/evaluator"
 	"github.com/gatewarden/gatewarden/receiver"
+	"github.com/gatewarden/gatewarden/receiver/message"
 	"github.com/gatewarden/gatewarden/store"
 )
 
@@ -53,5 +54,20 @@ func receiverAlert(a *evaluator.Alert) receiver.Alert {
 	if a.Resolved() {
 		ends = a.ResolvedAt
 	}
-	return receiver.Alert{Labels: a.Labels.Map(), Annotations: a.Annotations.Map(), StartsAt: a.FiredAt, EndsAt: ends}
+	return receiver.Alert{Labels: a.Labels.Map(), Annotations: a.Annotations.Map(), StartsAt: a.FiredAt, EndsAt: ends, Detail: detailOf(a)}
+}
+
+// detailOf is what ez-api's detector writes in an alert's metadata: the
+// metric, the value, the threshold crossed, the window and the level, and
+// a stepped alert's steps (the one it announces, then any crossed with it).
+func detailOf(a *evaluator.Alert) *message.Detail {
+	d := &message.Detail{Metric: a.Metric, Value: message.Number(a.Value), Threshold: message.Number(a.Threshold),
+		Window: a.Window, Level: a.Labels.Get("severity")}
+	switch {
+	case len(a.Steps) > 1:
+		d.Steps = a.Steps[1:]
+	case len(a.Steps) == 1:
+		d.Steps = a.Steps
+	}
+	return d
 }

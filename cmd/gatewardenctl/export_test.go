@@ -43,7 +43,7 @@ func TestExportRules(t *testing.T) {
 			t.Errorf("group %s: interval %s, want %s written out", g.Name, g.Interval, want)
 		}
 	}
-	if got, want := strings.Join(names, " "), "gateway-budget gateway-traffic gateway-plugins gateway-daily recording gateway"; got != want {
+	if got, want := strings.Join(names, " "), "gateway-budget gateway-traffic gateway-events gateway-plugins gateway-daily recording gateway"; got != want {
 		t.Errorf("groups %s, want %s", got, want)
 	}
 	// Warnings name the file and rule, one a line, on stderr.
@@ -98,14 +98,14 @@ func TestExportRulesFailures(t *testing.T) {
     rules:
       - alert: Jump
         expr: cpu
-        condition: {function: diff, window: "#1", op: ">", value: 1}
+        condition: {function: diff, window: 10s, op: ">", value: 1}
 `)
 	for _, tc := range []struct {
 		args []string
 		code int
 		want string
 	}{
-		{[]string{diff}, 1, `diff.yml: group "g", alert "Jump": condition: diff over #1 at a 10s interval: the window holds one evaluation`},
+		{[]string{diff}, 1, `diff.yml: group "g", alert "Jump": condition: diff over 10s at a 10s interval: the window holds one evaluation`},
 		{[]string{"testdata/bad_rules.yml", "testdata/rules.yml"}, 1, "testdata/bad_rules.yml:5:15: expr: no arguments"},
 		{nil, 2, "name rule files, or --builtin"},
 		{[]string{"testdata/missing.yml"}, 2, "missing.yml"},

@@ -41,6 +41,9 @@ func (c checkRulesCmd) exec(stdout, stderr io.Writer) int {
 			n += len(g.Rules)
 		}
 		fmt.Fprintf(stdout, "  SUCCESS: %d rules found\n", n)
+		for _, w := range rules.ChangedWindows(gs) {
+			fmt.Fprintf(stdout, "  WARNING: %s\n", w)
+		}
 	}
 	return code
 }

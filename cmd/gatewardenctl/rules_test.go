@@ -93,3 +93,17 @@ func TestTestRulesUsage(t *testing.T) {
 		t.Errorf("--run that selects nothing failing: exit %d\n%s", code, out.String())
 	}
 }
+
+// diff and pdiff over #N changed meaning (Open-Falcon's N points before the
+// latest): check says so once per such condition, and only for those.
+func TestCheckRulesWarnsOfChangedDiffWindows(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", "rules", "testdata/diff_rules.yml"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d, %s", code, errOut.String())
+	}
+	want := "Checking testdata/diff_rules.yml\n  SUCCESS: 2 rules found\n" +
+		`  WARNING: group "changes", alert "RequestsJump": condition: diff over #3 compares the latest point with the 3 points before it (before this release, with 2): check the window and the threshold` + "\n"
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+}

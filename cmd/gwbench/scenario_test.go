@@ -64,12 +64,14 @@ func TestAlertBodies(t *testing.T) {
 
 func TestPopulationFor(t *testing.T) {
 	for _, n := range []int{10_000, 100_000, 300_000} {
-		if got := populationFor(n).series(); got < n*94/100 || got > n*106/100 {
+		// Within half a master's series (1,766) of n, 9 % at 10k.
+		if got := populationFor(n).series(); got < n*91/100 || got > n*109/100 {
 			t.Errorf("populationFor(%d) exposes %d series", n, got)
 		}
 	}
-	// docs/benchmarks.md's 99,547 series at 57 masters.
-	if got := populationFor(100_000); got.masters != 57 || got.series() != 99_547 {
+	// docs/benchmarks.md's figures at 57 masters: 99,547 series then,
+	// 100,692 with the key and provider gauges.
+	if got := populationFor(100_000); got.masters != 57 || got.series() != 100_692 {
 		t.Errorf("100k: %d masters, %d series", got.masters, got.series())
 	}
 }

@@ -109,8 +109,10 @@
       // The store keeps the lifecycle, the evaluator the current value.
       const values = new Map(((live && live.data && live.data.alerts) || []).map((a) => [labelKey(a.labels), a.value]));
       const filter = field("label");
+      // The API lists dismissed alerts too, as ez-api's does.
       const items = list.items.filter((a) =>
-        (status !== "open" || a.status === "active" || a.status === "acknowledged") && matchLabels(a.labels, filter));
+        (status !== "open" || a.status === "active" || a.status === "acknowledged") &&
+        (status !== "" || a.status !== "dismissed") && matchLabels(a.labels, filter));
       const groups = ["critical", "warning", "info"].map((sev) => {
         const rows = items.filter((a) => a.severity === sev).map((a) => alertRow(a, values.get(labelKey(a.labels))));
         if (!rows.length) return "";
@@ -131,15 +133,33 @@
     },
   };
 
+  // detail is what the evaluator wrote in an alert's metadata (value,
+  // threshold, window), null for an alert from elsewhere.
+  function detail(a) {
+    try {
+      const m = JSON.parse(a.metadata || "null");
+      return m && (m.value !== undefined || m.threshold !== undefined) ? m : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // threshold is the detail's threshold and window under the value.
+  function threshold(d) {
+    if (!d || d.threshold === undefined) return "";
+    return `<div class="empty threshold">threshold ${esc(value(d.threshold))}${d.window ? ` over ${esc(d.window)}` : ""}</div>`;
+  }
+
   function alertRow(a, current) {
     const open = a.status === "active" || a.status === "acknowledged";
     const acked = a.acked_by ? `<div class="empty">by ${esc(a.acked_by)} ${when(a.acked_at)}</div>` : "";
+    const d = detail(a);
     const actions = (a.status === "active" ? button("ack", "Acknowledge", { id: a.id }) : "") +
       (open ? button("resolve", "Resolve", { id: a.id }) : "") +
       (a.status !== "dismissed" ? button("dismiss", "Dismiss", { id: a.id }, "danger") : "");
     return `<tr id="alert-${a.id}" data-fingerprint="${esc(a.fingerprint)}"><td><b>${esc(a.title)}</b> <span class="mono">${esc(a.type)}</span>` +
       `${a.message && a.message !== a.title ? `<div>${esc(a.message)}</div>` : ""}${labels(a.labels)}</td>` +
-      `<td class="mono">${esc(value(current))}</td><td>${when(a.created_at)}</td>` +
+      `<td class="mono">${esc(value(current ?? (d && d.value)))}${threshold(d)}</td><td>${when(a.created_at)}</td>` +
       `<td class="status">${badge(a.status)}${acked}</td><td class="actions">${actions}</td></tr>`;
   }
 

@@ -7,27 +7,35 @@ local u = import '../lib/utils.libsonnet';
 
 // lower is the comparison for a threshold; upper bounds a warning band
 // below the critical threshold, on the side where critical does not hold.
-local upper = { '>': '<=', '>=': '<' };
+local upper = { '>': '<=', '>=': '<', '<': '>=', '<=': '>' };
 
 {
   local c = $._config,
   local s(extra=[]) = u.sel(c.gatewaySelector, extra),
 
   // levels turns one expression into a critical and a warning alert.
-  local levels(name, base, op, t, summary, description) = [
+  local levels(name, base, op, t, summary, description, extra={}) = [
     {
       alert: name,
       expr: '(%s) %s %s' % [base, op, u.num(t.critical)],
-      labels: { severity: 'critical' },
+      labels: { severity: 'critical' } + extra,
       annotations: { summary: summary, description: description },
     },
     {
       alert: name,
       expr: '(%s) %s %s %s %s' % [base, op, u.num(t.warning), upper[op], u.num(t.critical)],
-      labels: { severity: 'warning' },
+      labels: { severity: 'warning' } + extra,
       annotations: { summary: summary, description: description },
     },
   ],
+  // event is one of ez-api's event alerts: one severity, its type label.
+  local event(name, expr, points, severity, type, summary, description) = {
+    alert: name,
+    expr: expr,
+    'for': forN(points),
+    labels: { severity: severity, type: type },
+    annotations: { summary: summary, description: description },
+  },
   local withFor(rules, d) = [r { 'for': d } for r in rules],
   local forN(points) = u.forPoints(points, c.evaluationInterval),
 
@@ -79,6 +87,20 @@ local upper = { '>': '<=', '>=': '<' };
   ||| % [requests, requests, c.trafficSpike.offset, requests, c.trafficSpike.minRPM],
 
   local trim(e) = std.rstripChars(e, '\n'),
+
+  local rateLimited = |||
+    (
+      sum by (master) (rate(gateway_requests_total%s[1m]))
+        / sum by (master) (rate(%s[1m]))
+    ) and on (master) sum by (master) (increase(%s[1m])) >= %d
+  ||| % [s(['code="429"']), requests, requests, c.rateLimited.minRequests],
+
+  local quotaUse = |||
+    max by (master) (
+      label_replace(%s, "limit", "rpm", "", "")
+      or label_replace(%s, "limit", "tpm", "", "")
+    )
+  ||| % [trim(quota(requests, 'gateway_master_limit_rpm')), trim(quota(tokens, 'gateway_master_limit_tpm'))],
 
   prometheusAlerts+:: {
     groups+: [
@@ -134,6 +156,26 @@ local upper = { '>': '<=', '>=': '<' };
               },
             },
           ],
+      },
+      {
+        // ez-api's event alerts, each with its type.
+        name: 'gateway-events',
+        rules: [
+          event('GatewayKeyDisabled', 'gateway_key_enabled%s == 0' % s(), c.keyDisabled.points, 'warning', 'key_disabled',
+                'A key is disabled.', 'Key {{ $labels.key }} of master {{ $labels.master }} is disabled.'),
+        ] + withFor(levels('GatewayKeyExpiry', '(gateway_key_expires_timestamp_seconds%s - time()) / 86400' % s(), '<=', c.keyExpiryDays,
+                           'A key expires soon or has expired.',
+                           'Key {{ $labels.key }} of master {{ $labels.master }} {{ if le $value 0.0 }}has expired{{ else }}expires in {{ $value | printf "%.1f" }} days{{ end }}.',
+                           { type: 'key_expired' }), forN(1)) + [
+          event('GatewayProviderDown', 'gateway_provider_up%s == 0' % s(), c.providerDown.points, 'critical', 'provider_down',
+                'An upstream provider is down.', 'Provider {{ $labels.provider }} is down.'),
+          event('GatewayRateLimited', '(%s) > %s' % [trim(rateLimited), u.num(c.rateLimited.threshold)], c.rateLimited.points, 'warning', 'rate_limit',
+                'The gateway rate-limits a master.',
+                'The gateway answers {{ $value | humanizePercentage }} of the requests of master {{ $labels.master }} with 429.'),
+          event('GatewayQuotaExceeded', '(%s) >= %s' % [trim(quotaUse), u.num(c.quotaExceeded.threshold)], c.quotaExceeded.points, 'critical', 'quota_exceeded',
+                'A master is over its quota.',
+                'Master {{ $labels.master }} is over its quota, at {{ $value | humanizePercentage }} of its limit.'),
+        ],
       },
       {
         name: 'gateway-plugins',

@@ -94,11 +94,16 @@ func (n *Notifier) cardPayload(m *message.Message, title string, divs []element,
 }
 
 // alertDivs renders every alert once; fitting then only picks how many.
-func alertDivs(alerts template.Alerts, lang, source string) []element {
+func alertDivs(alerts template.Alerts, details map[string]message.Detail, lang, source string) []element {
 	w := wordsFor(lang)
 	divs := make([]element, len(alerts))
 	for i, a := range alerts {
-		divs[i] = alertDiv(a, w, source == "")
+		d, ok := details[a.Fingerprint]
+		var dp *message.Detail
+		if ok {
+			dp = &d
+		}
+		divs[i] = alertDiv(a, dp, w, source == "")
 	}
 	return divs
 }
@@ -141,9 +146,10 @@ func cardFooter(c *card, m *message.Message, w words, source string) {
 	}
 }
 
-// alertDiv is one alert: summary, description and times as markdown, the
-// labels as short fields (two per row on a wide screen).
-func alertDiv(a template.Alert, w words, withSource bool) element {
+// alertDiv is one alert: summary, description, the value against its
+// threshold and times as markdown, the labels as short fields (two per row
+// on a wide screen).
+func alertDiv(a template.Alert, d *message.Detail, w words, withSource bool) element {
 	var b strings.Builder
 	icon, summary := "🔥", a.Annotations["summary"]
 	if a.Status == "resolved" {
@@ -153,8 +159,17 @@ func alertDiv(a template.Alert, w words, withSource bool) element {
 		summary = a.Labels["alertname"]
 	}
 	fmt.Fprintf(&b, "%s **%s**", icon, summary)
-	if d := a.Annotations["description"]; d != "" {
-		b.WriteString("\n" + d)
+	if desc := a.Annotations["description"]; desc != "" {
+		b.WriteString("\n" + desc)
+	}
+	if d != nil && d.ValueText() != "" {
+		fmt.Fprintf(&b, "\n%s**%s**", w.value, d.ValueText())
+		if t := d.ThresholdText(); t != "" {
+			b.WriteString(w.threshold + t)
+		}
+		if d.Window != "" {
+			b.WriteString(w.window + d.Window)
+		}
 	}
 	if !a.StartsAt.IsZero() {
 		fmt.Fprintf(&b, "\n%s%s", w.since, a.StartsAt.UTC().Format(timeFormat))

@@ -23,6 +23,8 @@ func send(t *testing.T, cfg Config, m *message.Message) map[string]any {
 func TestCard(t *testing.T) {
 	m := msg(2, "firing", "critical", "en")
 	m.TruncatedAlerts = 3
+	m.Alerts[0].Fingerprint = "fp0"
+	m.Details = map[string]message.Detail{"fp0": {Value: message.Number(0.0712), Threshold: message.Number(0.05), Window: "#2"}}
 	body := send(t, Config{}, m)
 
 	if body["msg_type"] != "interactive" || at(body, "card", "config", "wide_screen_mode") != true {
@@ -40,7 +42,7 @@ func TestCard(t *testing.T) {
 		t.Fatalf("%d alert divs, want 2", len(divs))
 	}
 	text := at(divs[0], "text", "content").(string)
-	for _, want := range []string{"**Master m0 answers 7% of requests with 5xx.**", "above 5%", "Since: 2026-12-01 10:00:00 UTC"} {
+	for _, want := range []string{"**Master m0 answers 7% of requests with 5xx.**", "above 5%", "Value: **0.0712** · threshold 0.05 · window #2", "Since: 2026-12-01 10:00:00 UTC"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("alert text %q lacks %q", text, want)
 		}

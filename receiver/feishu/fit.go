@@ -83,7 +83,7 @@ func (n *Notifier) draft(m *message.Message, alerts template.Alerts, title strin
 		return func(k int) (*payload, error) { return n.textPayload(subset(m, alerts, k), title) }
 	}
 	source := commonSource(alerts)
-	divs := alertDivs(alerts, m.Language, source)
+	divs := alertDivs(alerts, m.Details, m.Language, source)
 	return func(k int) (*payload, error) {
 		return n.cardPayload(subset(m, alerts, k), title, divs[:k], source)
 	}

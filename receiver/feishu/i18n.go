@@ -8,11 +8,15 @@ type words struct {
 	ack, source     string
 	since, resolved string // label and separator: "Since: "
 	more            string // a format for the number of alerts not shown
+	// value, threshold and window label an alert's detail.
+	value, threshold, window string
 }
 
 var dictionary = map[string]words{
-	"en": {ack: "Acknowledge", source: "Source", since: "Since: ", resolved: "Resolved: ", more: "... and %d more"},
-	"zh": {ack: "确认", source: "来源", since: "开始于：", resolved: "恢复于：", more: "……另有 %d 条"},
+	"en": {ack: "Acknowledge", source: "Source", since: "Since: ", resolved: "Resolved: ", more: "... and %d more",
+		value: "Value: ", threshold: " · threshold ", window: " · window "},
+	"zh": {ack: "确认", source: "来源", since: "开始于：", resolved: "恢复于：", more: "……另有 %d 条",
+		value: "当前值：", threshold: " · 阈值 ", window: " · 窗口 "},
 }
 
 // wordsFor falls back to English as the templates do.

@@ -6,6 +6,8 @@ package message
 
 import (
 	"context"
+	"math"
+	"strconv"
 
 	"github.com/prometheus/alertmanager/template"
 )
@@ -41,6 +43,10 @@ type Message struct {
 	// AckURL links to the alert in gatewarden where an operator can
 	// acknowledge it; empty when gatewarden has no external URL.
 	AckURL string `json:"ackURL,omitempty"`
+	// Details are what the evaluator knew of its alerts, by fingerprint:
+	// templates read `index $.Details .Fingerprint` inside a range over
+	// .Alerts.
+	Details map[string]Detail `json:"details,omitempty"`
 	// ID is the outbox item carrying the message, set when it is sent: the
 	// same ID twice is the one repeat a crash allows (at-least-once), so a
 	// receiver can drop it. Not part of the stored payload.
@@ -57,4 +63,38 @@ func (m *Message) IsResolved() bool {
 // attempt; a permanent failure (a bad signature, a 4xx) is not retried.
 type Notifier interface {
 	Notify(ctx context.Context, m *Message) (retry bool, err error)
+}
+
+// Detail is what ez-api's detector writes in an alert's metadata: the
+// metric, the value that fired, the threshold it crossed, the window, the
+// level (and the steps of a stepped alert). Value and Threshold are nil
+// where there is none (a rule without a condition has no threshold).
+type Detail struct {
+	Metric    string    `json:"metric,omitempty"`
+	Value     *float64  `json:"value,omitempty"`
+	Threshold *float64  `json:"threshold,omitempty"`
+	Window    string    `json:"window,omitempty"`
+	Level     string    `json:"level,omitempty"`
+	Steps     []float64 `json:"steps,omitempty"`
+}
+
+// Number is v for a Detail field: nil for NaN and infinities, which JSON
+// cannot carry.
+func Number(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+// ValueText and ThresholdText are the numbers as templates show them, ""
+// for none.
+func (d Detail) ValueText() string     { return numberText(d.Value) }
+func (d Detail) ThresholdText() string { return numberText(d.Threshold) }
+
+func numberText(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*v, 'g', 6, 64)
 }

@@ -8,7 +8,9 @@ package templates
 import (
 	"embed"
 	"fmt"
+	tmplhtml "html/template"
 	"sync"
+	tmpltext "text/template"
 
 	"github.com/prometheus/alertmanager/template"
 
@@ -29,7 +31,7 @@ type Templates struct {
 // New parses the embedded defaults, then the files matching each glob, so
 // a user's file can redefine a default template by its name.
 func New(globs ...string) (*Templates, error) {
-	t, err := template.New()
+	t, err := template.New(withDetail)
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +49,28 @@ func New(globs ...string) (*Templates, error) {
 		}
 	}
 	return &Templates{t: t}, nil
+}
+
+// Alert is an alert with what the evaluator knew of it, for the alert
+// templates: its fields are template.Alert's, and Detail is nil for an
+// alert from another sender.
+type Alert struct {
+	template.Alert
+	Detail *message.Detail
+}
+
+// withDetail adds the function `detailed`: `{{ template "x" (detailed .
+// $.Details) }}` hands a template the alert with its detail.
+func withDetail(text *tmpltext.Template, html *tmplhtml.Template) {
+	f := map[string]any{"detailed": func(a template.Alert, ds map[string]message.Detail) Alert {
+		out := Alert{Alert: a}
+		if d, ok := ds[a.Fingerprint]; ok {
+			out.Detail = &d
+		}
+		return out
+	}}
+	text.Funcs(f)
+	html.Funcs(f)
 }
 
 // Default returns the embedded templates alone, parsed once; they are

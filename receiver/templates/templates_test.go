@@ -18,7 +18,7 @@ func sample(lang, status string) *message.Message {
 		Status:      status,
 		Labels:      template.KV{"alertname": "GatewayErrorRate", "master": "m1", "severity": "warning"},
 		Annotations: template.KV{"summary": "Master m1 answers 7% of requests with 5xx."},
-		StartsAt:    start, GeneratorURL: "http://gw:9095/graph",
+		StartsAt:    start, GeneratorURL: "http://gw:9095/graph", Fingerprint: "fp1",
 	}
 	if status == "resolved" {
 		a.EndsAt = start.Add(time.Hour)
@@ -28,6 +28,8 @@ func sample(lang, status string) *message.Message {
 			CommonLabels: template.KV{"alertname": "GatewayErrorRate", "master": "m1"}},
 		Version: message.Version, Severity: "warning", Language: lang, AckURL: "http://gw:9095/alerts/7",
 		TruncatedAlerts: 2,
+		Details: map[string]message.Detail{"fp1": {Metric: "gateway_requests_total", Value: message.Number(0.0712),
+			Threshold: message.Number(0.05), Window: "#2", Level: "warning"}},
 	}
 }
 
@@ -37,9 +39,9 @@ func TestDefaults(t *testing.T) {
 		lang, status string
 		title, text  []string
 	}{
-		{"en", "firing", []string{"[FIRING:1] WARNING GatewayErrorRate master=m1"}, []string{"Firing (1):", "answers 7%", "and 2 more", "Acknowledge: http://gw:9095/alerts/7"}},
+		{"en", "firing", []string{"[FIRING:1] WARNING GatewayErrorRate master=m1"}, []string{"Firing (1):", "answers 7%", "value: 0.0712, threshold 0.05, window #2", "and 2 more", "Acknowledge: http://gw:9095/alerts/7"}},
 		{"en", "resolved", []string{"[RESOLVED] WARNING GatewayErrorRate"}, []string{"Resolved (1):", "resolved 2026-12-01 11:00:00 UTC"}},
-		{"zh", "firing", []string{"[告警:1] 警告 GatewayErrorRate master=m1"}, []string{"告警中（1）", "另有 2 条", "确认告警"}},
+		{"zh", "firing", []string{"[告警:1] 警告 GatewayErrorRate master=m1"}, []string{"告警中（1）", "当前值：0.0712，阈值 0.05，窗口 #2", "另有 2 条", "确认告警"}},
 		{"zh", "resolved", []string{"[已恢复] 警告"}, []string{"已恢复（1）", "恢复于"}},
 	} {
 		m := sample(tc.lang, tc.status)
@@ -68,7 +70,7 @@ func TestDefaults(t *testing.T) {
 				t.Errorf("%s/%s: text lacks %q:\n%s", tc.lang, tc.status, w, text)
 			}
 		}
-		if !strings.Contains(html, "<li><b>Master m1 answers 7% of requests with 5xx.</b>") {
+		if !strings.Contains(html, "<li><b>Master m1 answers 7% of requests with 5xx.</b>") || !strings.Contains(html, `<span class="value">0.0712</span> / 0.05 (#2)`) {
 			t.Errorf("%s/%s: html:\n%s", tc.lang, tc.status, html)
 		}
 	}
