@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,18 +72,22 @@ func (d *daemon) alerts() []promv1.Alert {
 // firing waits for a firing alert whose labels include all of want.
 func (d *daemon) firing(what string, want map[string]string) {
 	d.t.Helper()
-	d.eventually(what, func() bool {
-		for _, a := range d.alerts() {
-			ok := a.State == promv1.AlertStateFiring
-			for k, v := range want {
-				ok = ok && string(a.Labels[model.LabelName(k)]) == v
-			}
-			if ok {
-				return true
-			}
+	d.eventually(what, func() bool { return d.hasAlert(want, promv1.AlertStateFiring) })
+}
+
+// hasAlert reports whether an alert in one of states has all of want's
+// labels.
+func (d *daemon) hasAlert(want map[string]string, states ...promv1.AlertState) bool {
+	for _, a := range d.alerts() {
+		ok := slices.Contains(states, a.State)
+		for k, v := range want {
+			ok = ok && string(a.Labels[model.LabelName(k)]) == v
 		}
-		return false
-	})
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // TestBuiltinRulesFireOnScenarios runs gatewarden with its built-in rule

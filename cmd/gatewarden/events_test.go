@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"github.com/prometheus/common/model"
 
 	"github.com/gatewarden/gatewarden/gatewaysim"
 )
@@ -14,18 +13,7 @@ import (
 // firing.
 func (d *daemon) gone(what string, want map[string]string) {
 	d.t.Helper()
-	d.eventually(what, func() bool {
-		for _, a := range d.alerts() {
-			match := a.State == promv1.AlertStateFiring || a.State == promv1.AlertStatePending
-			for k, v := range want {
-				match = match && string(a.Labels[model.LabelName(k)]) == v
-			}
-			if match {
-				return false
-			}
-		}
-		return true
-	})
+	d.eventually(what, func() bool { return !d.hasAlert(want, promv1.AlertStateFiring, promv1.AlertStatePending) })
 }
 
 // TestEventRulesFireAndRecover plays gatewaysim's event scenarios against
