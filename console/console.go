@@ -24,7 +24,7 @@ var assets embed.FS
 // Pages are the console's addresses. Each serves the same document, which
 // draws the page its path names, so a bookmark or a reload lands where the
 // operator was; any other path stays a 404.
-var Pages = []string{"/alerts", "/deliveries", "/throttles", "/rules"}
+var Pages = []string{"/alerts", "/deliveries", "/throttles", "/rules", "/graph"}
 
 // asset is one embedded file with the validator browsers revalidate with.
 type asset struct {

@@ -55,6 +55,9 @@ type Alert struct {
 	PeriodStart time.Time
 	// Action is the rule's action, for the parts that act on alerts.
 	Action string
+	// GeneratorURL links the alert to its rule's expression in the
+	// external URL's /graph view, as Prometheus links its alerts.
+	GeneratorURL string
 	// Threshold is what Value was last judged against at the alert's
 	// level (NaN without a condition), Window the condition's window and
 	// Metric what the rule reads: with Value, the metadata ez-api's

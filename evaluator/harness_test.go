@@ -28,6 +28,8 @@ type harness struct {
 	sent   []Alert
 	resend time.Duration
 	steps  StepLedger // nil: the snapshot alone keeps the step accounting
+	// external is the manager's ExternalURL.
+	external string
 }
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -59,6 +61,7 @@ func (h *harness) manager() *Manager {
 		SnapshotFile: filepath.Join(h.dir, "rules.snapshot"),
 		ResendDelay:  h.resend,
 		Steps:        h.steps,
+		ExternalURL:  h.external,
 		Notify: func(_ context.Context, as []*Alert) {
 			for _, a := range as {
 				h.sent = append(h.sent, *a)

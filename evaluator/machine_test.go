@@ -221,3 +221,27 @@ const stepRuleGroup = `  - name: budget
 `
 
 var _ = context.Background
+
+// TestAlertsLinkToTheirExpression: every alert sent carries Prometheus's
+// generatorURL, the external URL's table view of the rule's expression,
+// firing and resolved alike.
+func TestAlertsLinkToTheirExpression(t *testing.T) {
+	h := newHarness(t, plainRule)
+	h.external = "https://gw.example.com:9095/watch"
+	h.m = h.manager()
+	want := "https://gw.example.com:9095/watch/graph?g0.expr=x+%3E+10&g0.tab=1"
+	sent := 0
+	for i, v := range []float64{20, 20, 20, 1} {
+		h.add(at(i), map[string]float64{`x{i="a"}`: v})
+		h.eval(at(i))
+		sent += len(h.sent)
+		for _, a := range h.sent {
+			if a.GeneratorURL != want {
+				t.Errorf("step %d: generatorURL %q, want %q", i, a.GeneratorURL, want)
+			}
+		}
+	}
+	if sent != 2 {
+		t.Fatalf("%d alerts sent, want the firing one and its resolution", sent)
+	}
+}

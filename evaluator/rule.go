@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/util/strutil"
 
 	"github.com/gatewarden/gatewarden/rules"
 )
@@ -190,6 +191,7 @@ func (ar *alertingRule) collect(ctx context.Context, t *target, ts time.Time, e 
 			// Four missed re-sends before receivers time the alert out, as
 			// Prometheus sets EndsAt.
 			a.LastSentAt, a.ValidUntil = ts, ts.Add(4*max(e.interval, resend))
+			a.GeneratorURL = e.externalURL + strutil.TableLinkForExpression(ar.rule.Expr)
 			send = append(send, a)
 		}
 		return a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,6 +220,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	p.open("rules")
 	p.until("rule groups and a healthy target", `document.querySelector("#groups table") && document.querySelector("#targets .badge.up")`)
 	p.screenshot("rules")
+
+	// Where an alert's generatorURL leads: its expression, evaluated now.
+	p.do("the expression view", chromedp.Navigate(d.url+"/graph?g0.expr="+url.QueryEscape(`gateway_plugin_cpu_usage_ratio{instance_id="i1"}`)+"&g0.tab=1"))
+	p.until("the expression's series", `[...document.querySelectorAll("#result tr")].some(r => r.textContent.includes('instance_id="i1"'))`)
+	p.screenshot("graph")
 
 	readOnlyTab(t, p)
 	forbiddenWrite(t, p, cfg, dir, addr, alert.ID)

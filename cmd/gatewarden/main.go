@@ -49,6 +49,7 @@ type flags struct {
 	storagePath string
 	web         *web.FlagConfig
 	webOpts     webOptions
+	externalURL string
 	log         promslog.Config
 }
 
@@ -64,6 +65,8 @@ func parseFlags(args []string) (*flags, error) {
 		Default("false").BoolVar(&f.webOpts.lifecycle)
 	app.Flag("web.enable-pprof", "Serve /debug/pprof/ without a token (otherwise it needs an admin token when tokens are configured).").
 		Default("false").BoolVar(&f.webOpts.pprof)
+	app.Flag("web.external-url", "The URL under which gatewarden is reachable (behind a reverse proxy, say), for the generatorURL of its alerts. Default: http://<hostname>:<port>.").
+		StringVar(&f.externalURL)
 	promslogflag.AddFlags(app, &f.log)
 	_, err := app.Parse(args)
 	return f, err
@@ -118,6 +121,11 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		_ = srv.Shutdown(ctx)
 	}
 
+	external, err := externalURL(f.externalURL, *f.web.WebListenAddresses)
+	if err != nil {
+		shutdown()
+		return err
+	}
 	// The first load fails the start: there is no running config to keep.
 	cfg, err := config.LoadFile(f.configFile)
 	if err != nil {
@@ -168,6 +176,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		SnapshotFile: filepath.Join(f.storagePath, "rules.snapshot"),
 		Thresholds:   thresholds,
 		Steps:        stepLedger{sql},
+		ExternalURL:  external,
 	})
 	scrapes.Subscribe(evals.OnScrape)
 	reg.MustRegister(evals.AlertsCollector())
@@ -347,7 +356,7 @@ func sendTo(n *notifier.Manager, in receiver.Inbox, t *throttle.Controller) func
 		rec := make([]receiver.Alert, 0, len(alerts))
 		for _, a := range alerts {
 			ra := receiverAlert(a)
-			out = append(out, &notifier.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: ra.StartsAt, EndsAt: ra.EndsAt})
+			out = append(out, &notifier.Alert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: ra.StartsAt, EndsAt: ra.EndsAt, GeneratorURL: a.GeneratorURL})
 			rec = append(rec, ra)
 		}
 		n.Send(out...)

@@ -54,7 +54,8 @@ func receiverAlert(a *evaluator.Alert) receiver.Alert {
 	if a.Resolved() {
 		ends = a.ResolvedAt
 	}
-	return receiver.Alert{Labels: a.Labels.Map(), Annotations: a.Annotations.Map(), StartsAt: a.FiredAt, EndsAt: ends, Detail: detailOf(a)}
+	return receiver.Alert{Labels: a.Labels.Map(), Annotations: a.Annotations.Map(), StartsAt: a.FiredAt, EndsAt: ends, Detail: detailOf(a),
+		GeneratorURL: a.GeneratorURL}
 }
 
 // detailOf is what ez-api's detector writes in an alert's metadata: the

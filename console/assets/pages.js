@@ -305,6 +305,39 @@
     },
   };
 
+  // --- graph: an expression's current value ----------------------------
+
+  // pages.graph is where an alert's generatorURL leads, as Prometheus's
+  // /graph?g0.expr=…&g0.tab=1 does: the rule's expression and what it
+  // returns now, one row per series.
+  pages.graph = {
+    title: "Expression",
+    skeleton: (q) => `<h1>Expression</h1>
+      <form class="filters" aria-label="Expression">
+        <label class="wide">Expression<input name="g0.expr" class="mono" value="${esc(q.get("g0.expr") || "")}" placeholder="e.g. up == 0"></label>
+        <button type="submit">Execute</button>
+      </form><div id="result"></div>`,
+
+    async load() {
+      const expr = field("g0.expr").trim();
+      const addr = "/graph" + query({ "g0.expr": expr, "g0.tab": expr ? "1" : "" });
+      if (location.pathname + location.search !== addr) history.replaceState(null, "", addr);
+      if (!expr) return setHTML($("#result"), `<p class="empty">Enter an expression.</p>`);
+      let res;
+      try {
+        res = await get("/api/v1/query" + query({ query: expr }));
+      } catch (e) {
+        if (e.status === 400 || e.status === 422) return setHTML($("#result"), `<p class="error">${esc(e.message)}</p>`);
+        throw e;
+      }
+      const d = res.data;
+      const rows = d.resultType === "vector"
+        ? d.result.map((r) => `<tr><td class="mono">${labels(r.metric) || "{}"}</td><td class="mono">${esc(r.value[1])}</td></tr>`)
+        : [`<tr><td class="mono">${esc(d.resultType)}</td><td class="mono">${esc(String(d.result[1]))}</td></tr>`];
+      setHTML($("#result"), table(["Series", "Value"], rows, "The expression returns no series now."));
+    },
+  };
+
   // --- rules and targets -------------------------------------------------
 
   const worst = (rules) => ["firing", "pending"].find((s) => rules.some((r) => r.state === s)) || "inactive";
