@@ -100,7 +100,7 @@ while ((SECONDS < end)); do
 	"$BIN/gatewardenctl" alerts "$GW" | sed 's/^/  /'
 	bold "The same alerts in gatewarden's store, through the admin API ($GW/admin/alerts)"
 	"$BIN/gatewardenctl" admin --server "$GW" stats | sed 's/^/  /'
-	"$BIN/gatewardenctl" admin --server "$GW" alerts --status active | head -8 | sed 's/^/  /'
+	"$BIN/gatewardenctl" admin --server "$GW" alerts --status active | sed -n '1,8s/^/  /p' # sed reads it all: head would stop gatewardenctl with SIGPIPE
 	bold "Auto-throttle: throttles in force at the simulated gateway, and gatewarden's decisions ($GW/admin/throttles)"
 	curl -sf "$SIM/internal/gateway/throttle" | sed 's/^/  gateway: /'
 	curl -sf "$GW/admin/throttles" | tr '{' '\n' | sed -n 's/.*"instance_id":"\([^"]*\)","state":"\([a-z]*\)","max_concurrency":\([0-9]*\).*/  gatewarden: \1 \2 max_concurrency=\3/p'
