@@ -110,6 +110,8 @@ func (a *API) routes() []route {
 		{getPost, "/query", a.query},
 		{getPost, "/query_range", a.queryRange},
 		{getPost, "/query_exemplars", a.queryExemplars},
+		{getPost, "/format_query", a.formatQuery},
+		{getPost, "/parse_query", a.parseQuery},
 		{getPost, "/series", a.series},
 		{getPost, "/labels", a.labelNames},
 		{getOnly, "/label/{name}/values", a.labelValues},
