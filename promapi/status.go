@@ -1,10 +1,8 @@
 package promapi
 
 import (
-	"errors"
 	"net/http"
 	"runtime"
-	"strconv"
 )
 
 // buildInfo is the "data" of /status/buildinfo. Grafana reads version to
@@ -35,17 +33,4 @@ func newBuildInfo(m map[string]string) buildInfo {
 
 func (a *API) serveBuildInfo(*http.Request) result {
 	return success(a.buildInfo)
-}
-
-// metricMetadata validates its parameters as Prometheus does and returns
-// an empty object: the collector does not keep HELP/TYPE/UNIT yet.
-func (a *API) metricMetadata(r *http.Request) result {
-	for _, name := range []string{"limit", "limit_per_metric"} {
-		if s := r.FormValue(name); s != "" {
-			if _, err := strconv.Atoi(s); err != nil {
-				return failure(&apiError{errBadData, errors.New(name + " must be a number")})
-			}
-		}
-	}
-	return success(map[string][]struct{}{})
 }
