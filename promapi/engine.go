@@ -49,7 +49,7 @@ func NewEngine(reg prometheus.Registerer, logger *slog.Logger, timeout time.Dura
 		// Only computed for queries asking with stats=all; Prometheus
 		// keeps this behind a feature flag that Grafana users turn on.
 		EnablePerStepStats: true,
-		Parser:               newParser(),
+		Parser:             newParser(),
 	})
 }
 
