@@ -2,7 +2,9 @@
 GO       ?= go
 BIN      ?= bin
 PKG      := github.com/prometheus/common/version
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The VERSION file's version, or the release tag (without its "v") when the
+# commit is tagged; the commit itself is the revision.
+VERSION  ?= $(shell git describe --tags --exact-match 2>/dev/null | sed 's/^v//' | grep . || cat VERSION)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BRANCH   ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PKG).Branch=$(BRANCH) \

@@ -87,6 +87,7 @@ type loop struct {
 
 	mtx    sync.Mutex
 	status TargetStatus
+	meta   *metadataCache // has its own lock: API requests read it
 
 	now         func() time.Time // injectable for tests
 	staleOnStop atomic.Bool
@@ -102,6 +103,7 @@ func newLoop(job string, t *target, sc *config.ScrapeConfig, client *http.Client
 		lb:      labels.NewBuilder(labels.EmptyLabels()),
 		cache:   map[cacheKey]*cacheEntry{},
 		fetcher: fetcher{client: client, url: t.url, limit: int64(sc.BodySizeLimit), timeout: formatSeconds(t.timeout.Seconds())},
+		meta:    newMetadataCache(),
 		done:    make(chan struct{}),
 		now:     time.Now,
 	}
@@ -188,6 +190,10 @@ func (l *loop) record(start time.Time, dur time.Duration, st scrapeStats, err er
 	}
 }
 
+func (l *loop) metadata() TargetMetadata {
+	return TargetMetadata{Labels: l.t.labels, ScrapePool: l.job, Metrics: l.meta.list()}
+}
+
 func (l *loop) snapshot() TargetStatus {
 	l.mtx.Lock()
 	defer l.mtx.Unlock()
@@ -223,7 +229,7 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 		if err != nil {
 			return st, nil, failure(reasonParse, err)
 		}
-		if e != textparse.EntrySeries && e != textparse.EntryHistogram {
+		if l.meta.observe(p, e, l.iter) || (e != textparse.EntrySeries && e != textparse.EntryHistogram) {
 			continue
 		}
 		var (
@@ -315,6 +321,7 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 	}
 	l.prev, l.cur = cur, l.prev
 	l.evict(len(cur) + droppedSeen)
+	l.meta.expire(l.iter)
 	return st, names, nil
 }
 

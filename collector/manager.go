@@ -139,18 +139,40 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // Targets returns every active target, ordered by job and URL.
 func (m *Manager) Targets() []TargetStatus {
+	loops := m.loops()
+	out := make([]TargetStatus, 0, len(loops))
+	for _, l := range loops {
+		out = append(out, l.snapshot())
+	}
+	return out
+}
+
+// Metadata returns the metadata of every active target, in the order of
+// Targets.
+func (m *Manager) Metadata() []TargetMetadata {
+	loops := m.loops()
+	out := make([]TargetMetadata, 0, len(loops))
+	for _, l := range loops {
+		out = append(out, l.metadata())
+	}
+	return out
+}
+
+// loops returns every running loop ordered by job and URL, taking the
+// locks only to list them.
+func (m *Manager) loops() []*loop {
 	m.mtx.Lock()
 	pools := make([]*pool, 0, len(m.pools))
 	for _, p := range m.pools {
 		pools = append(pools, p)
 	}
 	m.mtx.Unlock()
-	var out []TargetStatus
+	var out []*loop
 	for _, p := range pools {
-		out = append(out, p.statuses()...)
+		out = append(out, p.loopList()...)
 	}
-	slices.SortFunc(out, func(a, b TargetStatus) int {
-		return cmp.Or(cmp.Compare(a.ScrapePool, b.ScrapePool), cmp.Compare(a.ScrapeURL, b.ScrapeURL))
+	slices.SortFunc(out, func(a, b *loop) int {
+		return cmp.Or(cmp.Compare(a.job, b.job), cmp.Compare(a.t.url, b.t.url))
 	})
 	return out
 }

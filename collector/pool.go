@@ -150,12 +150,14 @@ func (p *pool) targetKeys() map[string]bool {
 	return out
 }
 
-func (p *pool) statuses() []TargetStatus {
+// loopList returns the running loops, so callers read them without
+// holding up a sync.
+func (p *pool) loopList() []*loop {
 	p.mtx.Lock()
 	defer p.mtx.Unlock()
-	out := make([]TargetStatus, 0, len(p.loops))
+	out := make([]*loop, 0, len(p.loops))
 	for _, l := range p.loops {
-		out = append(out, l.snapshot())
+		out = append(out, l)
 	}
 	return out
 }

@@ -15,19 +15,29 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/util/annotations"
 
 	"github.com/gatewarden/gatewarden/collector"
+	"github.com/gatewarden/gatewarden/config"
 )
 
 // TargetSource lists the scrape targets shown by /api/v1/targets.
 type TargetSource interface {
 	Targets() []collector.TargetStatus
+}
+
+// MetadataSource lists what each target said of its metrics, for
+// /api/v1/metadata and /api/v1/targets/metadata.
+type MetadataSource interface {
+	Metadata() []collector.TargetMetadata
 }
 
 // Options configures an API. Only Queryable is required.
@@ -45,6 +55,27 @@ type Options struct {
 	// goVersion, as served by /api/v1/status/buildinfo.
 	BuildInfo map[string]string
 	Logger    *slog.Logger
+
+	// Metadata may be nil: the metadata endpoints then list none.
+	Metadata MetadataSource
+	// Config is the running config for /status/config and the retention
+	// in /status/runtimeinfo; nil shows an empty config.
+	Config func() *config.Config
+	// Reloaded says whether the last config reload worked, and when the
+	// last one that did happened; nil reports success at StartTime.
+	Reloaded func() (ok bool, at time.Time)
+	// Flags are the command line flags, for /status/flags.
+	Flags     map[string]string
+	StartTime time.Time
+	// Head is the TSDB whose head /status/tsdb describes; nil answers
+	// empty statistics.
+	Head interface{ Head() *tsdb.Head }
+	// DBStats holds the WAL replay progress given to tsdb.Open.
+	DBStats *tsdb.DBStats
+	// Gatherer has the TSDB's metrics (prometheus_tsdb_head_chunks).
+	Gatherer prometheus.Gatherer
+	// Alertmanagers lists where the evaluator's alerts go.
+	Alertmanagers func() []*url.URL
 }
 
 // API serves the Prometheus HTTP API. Create it with New.
@@ -58,6 +89,7 @@ type API struct {
 	now       func() time.Time
 	buildInfo buildInfo
 	logger    *slog.Logger
+	opts      Options // what the status endpoints read
 }
 
 // New returns an API over o.Queryable.
@@ -75,6 +107,7 @@ func New(o Options) *API {
 		now:       o.Now,
 		buildInfo: newBuildInfo(o.BuildInfo),
 		logger:    o.Logger,
+		opts:      o,
 	}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
@@ -110,12 +143,23 @@ func (a *API) routes() []route {
 		{getPost, "/query", a.query},
 		{getPost, "/query_range", a.queryRange},
 		{getPost, "/query_exemplars", a.queryExemplars},
+		{getPost, "/format_query", a.formatQuery},
+		{getPost, "/parse_query", a.parseQuery},
 		{getPost, "/series", a.series},
 		{getPost, "/labels", a.labelNames},
 		{getOnly, "/label/{name}/values", a.labelValues},
 		{getOnly, "/targets", a.targetList},
+		{getOnly, "/targets/metadata", a.targetMetadata},
+		{getOnly, "/scrape_pools", a.scrapePools},
 		{getOnly, "/metadata", a.metricMetadata},
+		{getOnly, "/alertmanagers", a.alertmanagers},
+		{getOnly, "/notifications", a.notifications},
 		{getOnly, "/status/buildinfo", a.serveBuildInfo},
+		{getOnly, "/status/config", a.serveConfig},
+		{getOnly, "/status/flags", a.serveFlags},
+		{getOnly, "/status/runtimeinfo", a.serveRuntimeInfo},
+		{getOnly, "/status/tsdb", a.serveTSDBStatus},
+		{getOnly, "/status/walreplay", a.serveWALReplay},
 		{getOnly, "/rules", a.ruleList},
 		{getOnly, "/alerts", a.alertList},
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/util/stats"
 )
 
 // Query results are written by hand rather than through encoding/json for
@@ -42,6 +43,7 @@ func appendData(b []byte, data any) ([]byte, error) {
 // queryData is the "data" of /query and /query_range.
 type queryData struct {
 	value parser.Value
+	stats stats.QueryStats // nil unless asked for
 }
 
 func (q queryData) appendJSON(b []byte) ([]byte, error) {
@@ -75,6 +77,14 @@ func (q queryData) appendJSON(b []byte) ([]byte, error) {
 		if err != nil {
 			return b, err
 		}
+		b = append(b, j...)
+	}
+	if q.stats != nil {
+		j, err := json.Marshal(q.stats)
+		if err != nil {
+			return b, err
+		}
+		b = append(b, `,"stats":`...)
 		b = append(b, j...)
 	}
 	return append(b, '}'), nil

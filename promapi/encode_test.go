@@ -103,7 +103,7 @@ func TestAppendHistogram(t *testing.T) {
 	}
 
 	vec := promql.Vector{{Metric: labels.FromStrings("le", "x"), T: 1000, H: empty}}
-	b, err := queryData{vec}.appendJSON(nil)
+	b, err := queryData{value: vec}.appendJSON(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestAppendHistogram(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 	mat := promql.Matrix{{Metric: labels.EmptyLabels(), Floats: []promql.FPoint{{T: 1, F: 2}}, Histograms: []promql.HPoint{{T: 2, H: empty}}}}
-	b, err = queryData{mat}.appendJSON(nil)
+	b, err = queryData{value: mat}.appendJSON(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func BenchmarkEncodeMatrix(b *testing.B) {
 		var buf []byte
 		for b.Loop() {
 			var err error
-			if buf, err = (queryData{m}).appendJSON(buf[:0]); err != nil {
+			if buf, err = (queryData{value: m}).appendJSON(buf[:0]); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -46,7 +46,10 @@ func NewEngine(reg prometheus.Registerer, logger *slog.Logger, timeout time.Dura
 		// engine keeps them optional only for other embedders.
 		EnableAtModifier:     true,
 		EnableNegativeOffset: true,
-		Parser:               newParser(),
+		// Only computed for queries asking with stats=all; Prometheus
+		// keeps this behind a feature flag that Grafana users turn on.
+		EnablePerStepStats: true,
+		Parser:             newParser(),
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/util/stats"
 )
 
 // maxPointsPerSeries caps range queries as Prometheus does: enough for a
@@ -77,7 +78,7 @@ func run(r *http.Request, limit int, build func(context.Context, promql.QueryOpt
 	if err != nil {
 		return failure(paramError(err, "query"))
 	}
-	return execQuery(ctx, qry, qs, limit)
+	return execQuery(ctx, qry, qs, limit, r.FormValue("stats") != "")
 }
 
 // timeoutContext applies the optional timeout parameter. It measures real
@@ -96,8 +97,8 @@ func timeoutContext(r *http.Request) (context.Context, context.CancelFunc, *apiE
 	return ctx, cancel, nil
 }
 
-// queryOpts reads the per-query lookback_delta; per-step stats are not
-// offered, so they stay off.
+// queryOpts reads the per-query lookback_delta, and stats=all, which adds
+// the samples of each step to the statistics.
 func queryOpts(r *http.Request) (promql.QueryOpts, *apiError) {
 	var lookback time.Duration
 	if s := r.FormValue("lookback_delta"); s != "" {
@@ -107,12 +108,14 @@ func queryOpts(r *http.Request) (promql.QueryOpts, *apiError) {
 		}
 		lookback = d
 	}
-	return promql.NewPrometheusQueryOpts(false, lookback), nil
+	return promql.NewPrometheusQueryOpts(r.FormValue("stats") == "all", lookback), nil
 }
 
 // execQuery runs qry and hands its Close to the response writer: the
-// result's label strings point into memory that Close gives back.
-func execQuery(ctx context.Context, qry promql.Query, qs string, limit int) result {
+// result's label strings point into memory that Close gives back. With
+// withStats (any stats parameter, as Prometheus) the data carries the
+// query's timings and sample counts.
+func execQuery(ctx context.Context, qry promql.Query, qs string, limit int, withStats bool) result {
 	res := qry.Exec(ctx)
 	if res.Err != nil {
 		qry.Close()
@@ -122,8 +125,12 @@ func execQuery(ctx context.Context, qry promql.Query, qs string, limit int) resu
 	if limit > 0 && truncate(res, limit) {
 		warnings = warnings.Add(errTruncated)
 	}
+	data := queryData{value: res.Value}
+	if withStats {
+		data.stats = stats.NewQueryStats(qry.Stats())
+	}
 	return result{
-		data:      queryData{res.Value},
+		data:      data,
 		warnings:  warnings,
 		query:     qs,
 		finalizer: qry.Close,

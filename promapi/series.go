@@ -42,12 +42,14 @@ func (a *API) series(r *http.Request) result {
 		Func:  "series", // Not a function: tells the storage no samples are needed.
 		Limit: hintLimit(p.limit),
 	}
+	// Always sorted: unsorted, the head answers in creation order, and a
+	// limit would keep the oldest series (the scraped ones) and drop later
+	// ones such as ALERTS that sort first. Merging several selectors, which
+	// removes series matched twice, needs sorted inputs anyway.
 	var set storage.SeriesSet
 	if len(p.matcherSets) == 1 {
-		set = q.Select(ctx, false, hints, p.matcherSets[0]...)
+		set = q.Select(ctx, true, hints, p.matcherSets[0]...)
 	} else {
-		// Merging removes series matched by several selectors, and needs
-		// each input sorted.
 		sets := make([]storage.SeriesSet, 0, len(p.matcherSets))
 		for _, ms := range p.matcherSets {
 			sets = append(sets, q.Select(ctx, true, hints, ms...))
@@ -117,8 +119,12 @@ func (a *API) labelValues(r *http.Request) result {
 	if apiErr != nil {
 		return failure(apiErr)
 	}
-	return a.labelStrings(r, p, func(q storage.Querier, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-		return q.LabelValues(r.Context(), name, hints, ms...)
+	return a.labelStrings(r, p, func(q storage.Querier, _ *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+		// No limit for the storage: the head cuts its values at the limit
+		// in creation order before sorting them, so ALERTS, written after
+		// the first scrape, never made it into a limited answer although
+		// it sorts first. labelStrings sorts, then limits.
+		return q.LabelValues(r.Context(), name, nil, ms...)
 	})
 }
 

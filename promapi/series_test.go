@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
@@ -115,9 +116,9 @@ func TestLabelValues(t *testing.T) {
 		{"unknown label", "nope", nil, 200, ok(`[]`)},
 		{"UTF-8 name escaped", "U__http_2e_status", nil, 200, ok(`["200"]`)},
 		{"UTF-8 name escaped with selector", "U__http_2e_status", vals("match[]", `{"utf8_metric"}`), 200, ok(`["200"]`)},
-		// As in Prometheus the storage picks which values survive the limit
-		// (here the first two created: old_metric and up) before sorting.
-		{"limit", "__name__", vals("limit", "1"), 200, `{"status":"success","data":["old_metric"],"warnings":["results truncated due to limit"]}`},
+		// Sorted first, then limited: the head alone would keep the first
+		// created (old_metric), and Prometheus 3.13 answers that.
+		{"limit", "__name__", vals("limit", "1"), 200, `{"status":"success","data":["gateway_requests_total"],"warnings":["results truncated due to limit"]}`},
 		{"invalid name", "%FF", nil, 400, `invalid label name: "\xff"`},
 		{"empty matcher", "job", vals("match[]", `{job!="x"}`), 400, `match[] must contain at least one non-empty matcher`},
 		{"bad limit", "job", vals("limit", "-5"), 400, `invalid parameter "limit": limit must be non-negative`},
@@ -134,4 +135,21 @@ func TestLabelValues(t *testing.T) {
 	if r := f.post(t, "/api/v1/label/job/values", nil); r.code != http.StatusMethodNotAllowed {
 		t.Errorf("POST label values: status %d, want 405 as Prometheus", r.code)
 	}
+}
+
+// TestAlertsSeriesSortFirst writes ALERTS after the scraped series, as the
+// evaluator does, and expects it first in every limited listing, where
+// Prometheus's sorted names put it.
+func TestAlertsSeriesSortFirst(t *testing.T) {
+	f := newFixture(t)
+	for _, name := range []string{"ALERTS", "ALERTS_FOR_STATE"} {
+		addSamples(t, f.db, labels.FromStrings("__name__", name, "alertname", "HighErrors"), t0.Add(10*time.Minute), t0.Add(10*time.Minute), constant(1))
+	}
+	truncated := `],"warnings":["results truncated due to limit"]}`
+	f.get(t, "/api/v1/label/__name__/values", vals("limit", "2")).
+		expect(t, 200, `{"status":"success","data":["ALERTS","ALERTS_FOR_STATE"`+truncated)
+	f.get(t, "/api/v1/series", vals("match[]", `{__name__!=""}`, "limit", "1")).
+		expect(t, 200, `{"status":"success","data":[{"__name__":"ALERTS","alertname":"HighErrors"}`+truncated)
+	f.get(t, "/api/v1/labels", vals("match[]", "ALERTS")).
+		expect(t, 200, ok(`["__name__","alertname"]`))
 }

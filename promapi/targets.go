@@ -97,3 +97,24 @@ func newTarget(t collector.TargetStatus) target {
 		ScrapeTimeout:      model.Duration(t.ScrapeTimeout).String(),
 	}
 }
+
+// scrapePools answers /scrape_pools: the job names, sorted. The config
+// has them all, jobs without targets too; without it the targets say.
+func (a *API) scrapePools(*http.Request) result {
+	pools := []string{}
+	switch {
+	case a.opts.Config != nil:
+		for _, sc := range a.opts.Config().ScrapeConfigs {
+			pools = append(pools, sc.JobName)
+		}
+	case a.targets != nil:
+		for _, t := range a.targets.Targets() {
+			pools = append(pools, t.ScrapePool)
+		}
+	}
+	slices.Sort(pools)
+	pools = slices.Compact(pools)
+	return success(struct {
+		ScrapePools []string `json:"scrapePools"`
+	}{pools})
+}

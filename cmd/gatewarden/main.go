@@ -51,6 +51,7 @@ type flags struct {
 	webOpts     webOptions
 	externalURL string
 	log         promslog.Config
+	values      map[string]string // every flag, for /api/v1/status/flags
 }
 
 func parseFlags(args []string) (*flags, error) {
@@ -69,6 +70,7 @@ func parseFlags(args []string) (*flags, error) {
 		StringVar(&f.externalURL)
 	promslogflag.AddFlags(app, &f.log)
 	_, err := app.Parse(args)
+	f.values = flagValues(app)
 	return f, err
 }
 
@@ -86,6 +88,7 @@ func main() {
 }
 
 func runDaemon(f *flags, logger *slog.Logger) error {
+	started := time.Now()
 	logger.Info("starting gatewarden", "version", version.Info(), "build_context", version.BuildContext())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -132,7 +135,8 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		shutdown()
 		return err
 	}
-	db, err := openTSDB(filepath.Join(f.storagePath, "tsdb"), cfg, reg, logger)
+	dbStats := tsdb.NewDBStats() // the WAL replay's progress, for the API
+	db, err := openTSDB(filepath.Join(f.storagePath, "tsdb"), cfg, reg, logger, dbStats)
 	if err != nil {
 		shutdown()
 		return err
@@ -185,6 +189,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		Logger: logger.With("component", "api"), Registerer: reg,
 	})
 	admin.SetThrottles(throttles)
+	status := &running{}
 	reload := newReloader(f.configFile, reg, logger,
 		// The appliers that can fail come first, rule files (the likeliest
 		// to be wrong) before them all: a failed reload stops at the first
@@ -198,6 +203,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		applier{"api", admin.ApplyConfig},
 		applier{"access", func(c *config.Config) error { guard.Apply(c); return nil }},
 		applier{"storage", keepDatabase(cfg.Storage.Database(), logger)},
+		applier{"status", status.apply},
 	)
 	if err := reload.apply(cfg); err != nil {
 		shutdown()
@@ -211,6 +217,8 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		Rules:     evals,
 		BuildInfo: buildInfo(),
 		Logger:    logger,
+		Metadata:  scrapes, Config: status.config, Reloaded: status.reloaded(reload), Flags: f.values, StartTime: started,
+		Head: db, DBStats: dbStats, Gatherer: reg, Alertmanagers: alertmanagersOf(alertmanagers, status),
 	}).Register(api)
 	h.mux.Handle("/api/", guard.Require(access.Read, promapi.Denial, gzipped(api)))
 	admin.Register(h.mux)
@@ -320,7 +328,7 @@ func peerName(f *flags) string {
 	return host + ":" + port
 }
 
-func openTSDB(dir string, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger) (*tsdb.DB, error) {
+func openTSDB(dir string, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger, stats *tsdb.DBStats) (*tsdb.DB, error) {
 	opts := tsdb.DefaultOptions()
 	opts.RetentionDuration = time.Duration(cfg.Storage.Retention).Milliseconds()
 	// Prometheus's 16384 lock stripes suit a server with millions of series
@@ -331,7 +339,7 @@ func openTSDB(dir string, cfg *config.Config, reg prometheus.Registerer, logger 
 	// rules run after it, so only a dashboard refreshing mid-commit could
 	// notice; the memory is better spent on series.
 	opts.IsolationDisabled = true
-	db, err := tsdb.Open(dir, logger.With("component", "tsdb"), reg, opts, nil)
+	db, err := tsdb.Open(dir, logger.With("component", "tsdb"), reg, opts, stats)
 	if err != nil {
 		return nil, fmt.Errorf("opening the local store in %s: %w", dir, err)
 	}
@@ -387,7 +395,7 @@ func applyRuntime(cfg *config.Config) error {
 
 func buildInfo() map[string]string {
 	return map[string]string{
-		"version": version.Version, "revision": version.Revision, "branch": version.Branch,
+		"application": "gatewarden", "version": version.Version, "revision": version.Revision, "branch": version.Branch,
 		"buildUser": version.BuildUser, "buildDate": version.BuildDate, "goVersion": version.GoVersion,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,7 @@ type reloader struct {
 
 	success     prometheus.Gauge
 	successTime prometheus.Gauge
+	ok          atomic.Bool // the gauge's value, for /api/v1/status/runtimeinfo
 
 	mtx sync.Mutex
 }
@@ -53,7 +55,7 @@ func (r *reloader) reload() error {
 	defer r.mtx.Unlock()
 	cfg, err := config.LoadFile(r.file)
 	if err != nil {
-		r.success.Set(0)
+		r.result(false)
 		r.logger.Error("loading configuration failed; the running configuration stays", "file", r.file, "err", err)
 		return fmt.Errorf("loading %s: %w", r.file, err)
 	}
@@ -75,13 +77,22 @@ func (r *reloader) applyLocked(cfg *config.Config) error {
 	start := time.Now()
 	for _, a := range r.appliers {
 		if err := a.apply(cfg); err != nil {
-			r.success.Set(0)
+			r.result(false)
 			r.logger.Error("applying configuration failed; the running configuration stays", "file", r.file, "part", a.name, "err", err)
 			return fmt.Errorf("%s: %w", a.name, err)
 		}
 	}
-	r.success.Set(1)
+	r.result(true)
 	r.successTime.SetToCurrentTime()
 	r.logger.Info("configuration loaded", "file", r.file, "took", time.Since(start))
 	return nil
+}
+
+func (r *reloader) result(ok bool) {
+	r.ok.Store(ok)
+	if ok {
+		r.success.Set(1)
+	} else {
+		r.success.Set(0)
+	}
 }
