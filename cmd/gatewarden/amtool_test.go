@@ -33,7 +33,9 @@ type buildError struct {
 	out []byte
 }
 
-func (e *buildError) Error() string { return "building amtool: " + e.err.Error() + "\n" + string(e.out) }
+func (e *buildError) Error() string {
+	return "building amtool: " + e.err.Error() + "\n" + string(e.out)
+}
 
 // amtoolRig runs amtool against a daemon with the ingest token, as an
 // operator's amtool config would.
