@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gatewarden/gatewarden/receiver"
 )
 
 // amtoolBinary builds Alertmanager's amtool from the pinned module once
@@ -20,7 +22,7 @@ var amtoolBinary = sync.OnceValues(func() (string, error) {
 	}
 	bin := filepath.Join(dir, "amtool")
 	out, err := exec.Command("go", "build", "-o", bin,
-		"-ldflags", "-X github.com/prometheus/common/version.Version=0.34.2",
+		"-ldflags", "-X github.com/prometheus/common/version.Version="+receiver.AlertmanagerVersion,
 		"github.com/gatewarden/gatewarden/internal/amtool").CombinedOutput()
 	if err != nil {
 		return "", &buildError{err, out}
