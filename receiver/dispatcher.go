@@ -70,7 +70,9 @@ type Plan struct {
 	Inhibit []Inhibition
 	// Muted names the time interval that mutes a route now (or the active
 	// one it is outside of), "" if none.
-	Muted       func(t Timing, now time.Time) string
+	Muted func(t Timing, now time.Time) string
+	// MutedBy names the same intervals, for the read API's mutedBy.
+	MutedBy     func(t Timing, now time.Time) []string
 	ExternalURL string
 	Language    string
 }
@@ -94,9 +96,11 @@ type Dispatcher struct {
 	now  func() time.Time
 	wake func()
 
-	in   chan []Alert
-	mu   sync.Mutex
-	plan *Plan
+	in chan []Alert
+	// views are the read API's requests for a Snapshot.
+	views chan chan *Snapshot
+	mu    sync.Mutex
+	plan  *Plan
 
 	// Owned by Run.
 	inhibit  inhibitIndex // of the current flush pass, built on first use
@@ -134,7 +138,7 @@ type DispatcherOptions struct {
 
 // NewDispatcher returns a dispatcher without a plan; ApplyPlan gives it one.
 func NewDispatcher(o DispatcherOptions) *Dispatcher {
-	d := &Dispatcher{o: o, wake: o.Wake, log: o.Logger, now: o.Now, in: make(chan []Alert, 4096),
+	d := &Dispatcher{o: o, wake: o.Wake, log: o.Logger, now: o.Now, in: make(chan []Alert, 4096), views: make(chan chan *Snapshot),
 		groups: map[string]*group{}, alerts: map[string]*held{}, done: map[string]finishedEpisode{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -197,6 +201,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			return nil
 		case batch := <-d.in:
 			d.take(batch)
+		case reply := <-d.views:
+			reply <- d.snapshot()
 		case <-timer.C:
 		}
 		if !d.now().Before(d.resyncAt) && d.currentPlan() != nil {
@@ -266,6 +272,7 @@ func (d *Dispatcher) adopt(p *Plan, oa store.OpenAlert) bool {
 		return false
 	}
 	h = newHeld(a)
+	h.updated = d.now()
 	for _, e := range oa.Episodes {
 		h.addEpisode(e)
 	}
@@ -309,13 +316,14 @@ func (d *Dispatcher) take(batch []Alert) {
 		// labels, hence its routes, are the same.
 		if h := d.alerts[a.Fingerprint()]; h != nil {
 			h.update(a)
+			h.updated = now
 			continue
 		}
 		if d.stale(a, now) {
 			continue
 		}
 		h := newHeld(a)
-		h.routedBy = p
+		h.routedBy, h.updated = p, now
 		d.alerts[h.fp] = h
 		d.route(p, h)
 	}

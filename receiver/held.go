@@ -30,6 +30,8 @@ type held struct {
 	// routedBy is the plan the alert was routed with; a reload routes
 	// again.
 	routedBy *Plan
+	// updated is when the alert was last posted, for the read API.
+	updated time.Time
 }
 
 // episode is one firing of an alert, from start to end; a zero end is
@@ -153,8 +155,4 @@ func (h *held) alert(e episode) Alert {
 		GeneratorURL: h.generatorURL, Detail: h.detail, fp: h.fp}
 }
 
-func (h *held) labelSet() model.LabelSet {
-	ls := make(model.LabelSet, h.labels.Len())
-	h.labels.Range(func(l labels.Label) { ls[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
-	return ls
-}
+func (h *held) labelSet() model.LabelSet { return labelSetOf(h.labels) }

@@ -227,10 +227,14 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return buf.Bytes(), nil
 }
 
+// ingestError answers in Alertmanager's form: the reason as a JSON
+// string, which is what its generated clients (amtool, Grafana's) decode a
+// 400 or 500 into; an object would make amtool print a decoding error
+// instead of the reason.
 func ingestError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"status": "error", "error": msg})
+	_ = json.NewEncoder(w).Encode(msg)
 }
 
 // postable is what ingest reads of one alert of Alertmanager's API v2 and

@@ -204,12 +204,9 @@ func TestIngestIsAsStrictAsAlertmanager(t *testing.T) {
 	}
 }
 
-// errorText is an error answer's message, whatever JSON shape it has.
+// errorText is an error answer's message: a JSON string, as
+// Alertmanager answers.
 func errorText(b []byte) string {
-	var obj struct{ Error string }
-	if json.Unmarshal(b, &obj) == nil && obj.Error != "" {
-		return obj.Error
-	}
 	var str string
 	if json.Unmarshal(b, &str) == nil {
 		return str

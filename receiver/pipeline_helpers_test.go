@@ -157,6 +157,11 @@ func newPipeline(t testing.TB, st *store.Store, dir, yml string, o pipelineOpts)
 	guard.Apply(cfg)
 	ingest.Register(mux, guard)
 	sil.Register(mux, guard)
+	status := receiver.NewStatus("pipeline", time.Now())
+	if err := status.Configure(rc); err != nil {
+		t.Fatal(err)
+	}
+	receiver.NewAlertsAPI(p.disp, sil, status).Register(mux, guard)
 	p.srv = httptest.NewServer(mux)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -119,7 +119,12 @@ func BuildPlan(ctx context.Context, cfg *config.ReceiverConfig, router Router, c
 		}
 		p.Inhibit = append(p.Inhibit, inh)
 	}
-	p.Muted = mutedByIntervals(timeinterval.NewIntervener(cfg.Intervals()))
+	iv := timeinterval.NewIntervener(cfg.Intervals())
+	p.Muted = mutedByIntervals(iv)
+	p.MutedBy = func(t Timing, now time.Time) []string {
+		names, _ := mutingIntervals(iv, t, now)
+		return names
+	}
 	return p, nil
 }
 
@@ -152,16 +157,30 @@ func registerChannel(ctx context.Context, cs ChannelStore, byName map[string]sto
 // interval that mutes.
 func mutedByIntervals(iv *timeinterval.Intervener) func(Timing, time.Time) string {
 	return func(t Timing, now time.Time) string {
-		if len(t.MuteTimeIntervals) > 0 {
-			if muted, names, err := iv.Mutes(t.MuteTimeIntervals, now); err == nil && muted {
-				return "muted by time interval " + strings.Join(names, ", ")
-			}
-		}
-		if len(t.ActiveTimeIntervals) > 0 {
-			if active, _, err := iv.Mutes(t.ActiveTimeIntervals, now); err == nil && !active {
-				return "outside active time interval " + strings.Join(t.ActiveTimeIntervals, ", ")
-			}
+		names, outside := mutingIntervals(iv, t, now)
+		switch {
+		case outside:
+			return "outside active time interval " + strings.Join(names, ", ")
+		case len(names) > 0:
+			return "muted by time interval " + strings.Join(names, ", ")
 		}
 		return ""
 	}
+}
+
+// mutingIntervals names the intervals that mute a route now: its
+// mute_time_intervals in force, or else all its active_time_intervals
+// when now is outside them (outside), as Alertmanager's mutedBy names them.
+func mutingIntervals(iv *timeinterval.Intervener, t Timing, now time.Time) (names []string, outside bool) {
+	if len(t.MuteTimeIntervals) > 0 {
+		if muted, names, err := iv.Mutes(t.MuteTimeIntervals, now); err == nil && muted {
+			return names, false
+		}
+	}
+	if len(t.ActiveTimeIntervals) > 0 {
+		if active, _, err := iv.Mutes(t.ActiveTimeIntervals, now); err == nil && !active {
+			return t.ActiveTimeIntervals, true
+		}
+	}
+	return nil, false
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -142,14 +144,29 @@ func (ss *Silences) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// Mutes implements Muter, naming the silence.
+// Mutes implements Muter, naming the first silence.
 func (ss *Silences) Mutes(ls model.LabelSet, now time.Time) string {
-	for _, c := range *ss.cur.Load() {
-		if c.s.State(now) == store.SilenceStateActive && c.matchers.Matches(ls) {
-			return "silenced by " + c.s.ID
-		}
+	for id := range ss.muting(ls, now) {
+		return "silenced by " + id
 	}
 	return ""
+}
+
+// muting yields the ids of the active silences matching ls.
+func (ss *Silences) muting(ls model.LabelSet, now time.Time) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, c := range *ss.cur.Load() {
+			if c.s.State(now) == store.SilenceStateActive && c.matchers.Matches(ls) && !yield(c.s.ID) {
+				return
+			}
+		}
+	}
+}
+
+// SilencedBy lists every active silence muting ls, as Alertmanager's
+// silencedBy; Mutes stops at the first.
+func (ss *Silences) SilencedBy(ls model.LabelSet, now time.Time) []string {
+	return slices.Collect(ss.muting(ls, now))
 }
 
 // Register adds Alertmanager's API v2 silence routes: reading them for

@@ -27,6 +27,8 @@ func endpoints() []endpoint {
 		{"POST", "/api/v2/alerts", "ingest"}, {"POST", "/api/v1/webhook/alertmanager", "ingest"},
 		{"GET", "/api/v2/silences", "read"}, {"POST", "/api/v2/silences", "ingest"},
 		{"GET", "/api/v2/silence/0", "read"}, {"DELETE", "/api/v2/silence/0", "ingest"},
+		{"GET", "/api/v2/alerts", "read"}, {"GET", "/api/v2/alerts/groups", "read"},
+		{"GET", "/api/v2/receivers", "read"}, {"GET", "/api/v2/status", "read"},
 	}
 	for _, p := range promapi.Patterns() {
 		method, path, _ := strings.Cut(p, " ")

@@ -30,6 +30,8 @@ type receiverParts struct {
 	dispatcher   *receiver.Dispatcher
 	delivery     *delivery.Worker
 	ingest       *receiver.Ingest
+	status       *receiver.Status
+	reads        *receiver.AlertsAPI
 	// inbox is where every alert of the process enters the receiver.
 	inbox receiver.Inbox
 	log   *slog.Logger
@@ -50,6 +52,8 @@ func newReceiverParts(st *store.Store, rec *receiver.Recorder, peer string, reg 
 	health.Inbox = p.inbox
 	p.ingest = receiver.NewIngest(receiver.IngestOptions{Inbox: p.inbox, Groups: p.dispatcher, Logger: p.log, Registerer: reg})
 	p.ingest.Configure(receiver.IngestConfig{})
+	p.status = receiver.NewStatus(peer, time.Now())
+	p.reads = receiver.NewAlertsAPI(p.dispatcher, p.silences, p.status)
 	if reg != nil {
 		reg.MustRegister(outboxCollector{st}, p.silences)
 	}
@@ -114,6 +118,7 @@ func pruneLedger(ctx context.Context, st *store.Store, logger *slog.Logger) erro
 func (p *receiverParts) register(mux *http.ServeMux, guard *access.Guard) {
 	p.ingest.Register(mux, guard)
 	p.silences.Register(mux, guard)
+	p.reads.Register(mux, guard)
 }
 
 // apply builds the plan of a (re)loaded receiver section; a failure keeps
@@ -123,7 +128,7 @@ func (p *receiverParts) apply(cfg *config.Config) error {
 	if rc == nil {
 		p.ingest.Configure(receiver.IngestConfig{})
 		p.dispatcher.ApplyPlan(nil)
-		return nil
+		return p.status.Configure(nil)
 	}
 	tree, err := route.New(rc.Route, rc.CooldownOrDefault())
 	if err != nil {
@@ -133,6 +138,11 @@ func (p *receiverParts) apply(cfg *config.Config) error {
 	defer cancel()
 	plan, err := receiver.BuildPlan(ctx, rc, receiver.NewTree(tree), p.store, p.integrations, []receiver.Muter{p.silences})
 	if err != nil {
+		return err
+	}
+	// Rendered before anything changes, so a failure keeps the running
+	// section whole.
+	if err := p.status.Configure(rc); err != nil {
 		return err
 	}
 	p.integrations.ExternalURL = rc.ExternalURL
