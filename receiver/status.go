@@ -26,6 +26,9 @@ type Status struct {
 	started time.Time
 	peer    string
 	cur     atomic.Pointer[statusConfig]
+	// peers lists the receivers sharing the store; nil when none can
+	// (SQLite), and the cluster is "disabled".
+	peers *Peers
 }
 
 // statusConfig is one loaded receiver section, rendered once per load.
@@ -39,6 +42,10 @@ type statusConfig struct {
 func NewStatus(peer string, started time.Time) *Status {
 	return &Status{started: started.UTC(), peer: peer}
 }
+
+// ShareWith makes the status list the receivers p sees alive as the
+// cluster's peers.
+func (s *Status) ShareWith(p *Peers) { s.peers = p }
 
 // Configure renders a (re)loaded receiver section; nil is none.
 func (s *Status) Configure(rc *config.ReceiverConfig) error {
@@ -60,25 +67,45 @@ func (s *Status) Configure(rc *config.ReceiverConfig) error {
 
 func (s *Status) current() *statusConfig { return s.cur.Load() }
 
-// serve answers Alertmanager's alertmanagerStatus. Receivers sharing a
-// store do not track each other's liveness (each claims its work in the
-// ledger instead of gossiping), so the cluster is "disabled" with no
-// peers, as an Alertmanager without --cluster.listen-address says; its
-// name is this receiver's peer name, which the ledger's claims carry.
+// serve answers Alertmanager's alertmanagerStatus.
 func (s *Status) serve(w http.ResponseWriter, _ *http.Request) {
 	sc := s.current()
 	uptime := strfmt.DateTime(s.started)
-	status := models.ClusterStatusStatusDisabled
 	v := AlertmanagerVersion
 	goVersion := runtime.Version()
 	writeJSONBody(w, http.StatusOK, &models.AlertmanagerStatus{
-		Cluster: &models.ClusterStatus{Name: s.peer, Status: &status, Peers: []*models.PeerStatus{}},
+		Cluster: s.cluster(),
 		Config:  &models.AlertmanagerConfig{Original: &sc.original},
 		Uptime:  &uptime,
 		// The build fields are gatewarden's own.
 		VersionInfo: &models.VersionInfo{Version: &v, Revision: &version.Revision, Branch: &version.Branch,
 			BuildUser: &version.BuildUser, BuildDate: &version.BuildDate, GoVersion: &goVersion},
 	})
+}
+
+// cluster is the receivers sharing the store, as Alertmanager's cluster
+// status: receivers do not gossip (each claims its work in the shared
+// ledger), but each says it is alive there, and the peers are those heard
+// from within three heartbeats — "ready" once this one is among them,
+// "settling" before. Without a shared store (SQLite) the cluster is
+// "disabled" with no peers, as an Alertmanager without
+// --cluster.listen-address says; its name is this receiver's peer name,
+// which the ledger's claims carry.
+func (s *Status) cluster() *models.ClusterStatus {
+	out := &models.ClusterStatus{Name: s.peer, Peers: []*models.PeerStatus{}}
+	status := models.ClusterStatusStatusDisabled
+	if s.peers != nil {
+		status = models.ClusterStatusStatusSettling
+		for _, p := range s.peers.Alive() {
+			name, addr := p.Name, p.Name
+			out.Peers = append(out.Peers, &models.PeerStatus{Name: &name, Address: &addr})
+			if p.Name == s.peer {
+				status = models.ClusterStatusStatusReady
+			}
+		}
+	}
+	out.Status = &status
+	return out
 }
 
 // receivers answers Alertmanager's receiver list: the section's names.

@@ -48,6 +48,7 @@ func runContract(t *testing.T, newDB backend) {
 		{"OutboxGroupOrder", testOutboxGroupOrder},
 		{"UpsertOverlappingBatchesConcurrently", testUpsertOverlappingConcurrently},
 		{"StepLedger", testStepLedger},
+		{"Peers", testPeers},
 		{"OutboxStatsList", testOutboxStatsList},
 		{"MigrateFromV1", testMigrateFromV1},
 		{"ReceiverClosed", testReceiverClosed},

@@ -280,6 +280,10 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return throttles.Run(ctx) }, func(error) { cancel() })
 	}
+	if rcv.peers != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return rcv.peers.Run(ctx) }, func(error) { cancel() })
+	}
 	{
 		stop := make(chan struct{})
 		g.Add(func() error {

@@ -32,6 +32,8 @@ type receiverParts struct {
 	ingest       *receiver.Ingest
 	status       *receiver.Status
 	reads        *receiver.AlertsAPI
+	// peers: receivers sharing PostgreSQL list each other; nil on SQLite.
+	peers *receiver.Peers
 	// inbox is where every alert of the process enters the receiver.
 	inbox receiver.Inbox
 	log   *slog.Logger
@@ -53,6 +55,10 @@ func newReceiverParts(st *store.Store, rec *receiver.Recorder, peer string, reg 
 	p.ingest = receiver.NewIngest(receiver.IngestOptions{Inbox: p.inbox, Groups: p.dispatcher, Logger: p.log, Registerer: reg})
 	p.ingest.Configure(receiver.IngestConfig{})
 	p.status = receiver.NewStatus(peer, time.Now())
+	if st.Backend() == "postgres" {
+		p.peers = receiver.NewPeers(st, peer, time.Now(), time.Now, p.log, reg)
+		p.status.ShareWith(p.peers)
+	}
 	p.reads = receiver.NewAlertsAPI(p.dispatcher, p.silences, p.status)
 	if reg != nil {
 		reg.MustRegister(outboxCollector{st}, p.silences)
