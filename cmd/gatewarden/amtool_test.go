@@ -16,27 +16,44 @@ import (
 // (internal/amtool; no download), stamped with the module's version as a
 // release is, so it makes its version check against the daemon.
 var amtoolBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "amtool-bin")
+	return buildTool("amtool", ".", "github.com/gatewarden/gatewarden/internal/amtool",
+		"-X github.com/prometheus/common/version.Version="+receiver.AlertmanagerVersion)
+})
+
+// promtoolBinary builds Prometheus's promtool of the pinned release once,
+// from tools/promtool (a module of its own: promtool's service-discovery
+// dependencies stay out of gatewarden's; make test-deps downloads them and
+// warms the build cache).
+var promtoolBinary = sync.OnceValues(func() (string, error) {
+	return buildTool("promtool", "../../tools/promtool", "github.com/prometheus/prometheus/cmd/promtool", "")
+})
+
+// buildTool builds pkg in the module at dir into a temporary directory.
+func buildTool(name, dir, pkg, ldflags string) (string, error) {
+	tmp, err := os.MkdirTemp("", name+"-bin")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "amtool")
-	out, err := exec.Command("go", "build", "-o", bin,
-		"-ldflags", "-X github.com/prometheus/common/version.Version="+receiver.AlertmanagerVersion,
-		"github.com/gatewarden/gatewarden/internal/amtool").CombinedOutput()
+	bin, err := filepath.Abs(filepath.Join(tmp, name))
 	if err != nil {
-		return "", &buildError{err, out}
+		return "", err
+	}
+	cmd := exec.Command("go", "build", "-o", bin, "-ldflags", ldflags, pkg)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", &buildError{name, err, out}
 	}
 	return bin, nil
-})
+}
 
 type buildError struct {
-	err error
-	out []byte
+	name string
+	err  error
+	out  []byte
 }
 
 func (e *buildError) Error() string {
-	return "building amtool: " + e.err.Error() + "\n" + string(e.out)
+	return "building " + e.name + ": " + e.err.Error() + "\n" + string(e.out)
 }
 
 // amtoolRig runs amtool against a daemon with the ingest token, as an

@@ -8,24 +8,36 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"github.com/prometheus/common/model"
 )
 
-// promDaemon runs gatewarden scraping a target with HELP and TYPE lines and
-// one rule that fires at once, so ALERTS and ALERTS_FOR_STATE exist.
+// promDaemon runs gatewarden scraping a target with HELP and TYPE lines, a
+// classic histogram that grows every scrape, and one rule that fires at
+// once, so ALERTS and ALERTS_FOR_STATE exist.
 func promDaemon(t *testing.T) *daemon {
 	t.Helper()
+	var scrapes atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := scrapes.Add(1)
 		fmt.Fprint(w, "# HELP gateway_requests_total Requests served.\n# TYPE gateway_requests_total counter\n"+
-			"gateway_requests_total{master=\"m1\"} 42\ngateway_requests_total{master=\"m2\"} 7\n")
+			"gateway_requests_total{master=\"m1\"} 42\ngateway_requests_total{master=\"m2\"} 7\n"+
+			"# HELP gateway_request_duration_seconds Upstream request latency.\n# TYPE gateway_request_duration_seconds histogram\n")
+		for _, b := range []struct {
+			le  string
+			per int64
+		}{{"1", 1}, {"10", 3}, {"+Inf", 4}} {
+			fmt.Fprintf(w, "gateway_request_duration_seconds_bucket{le=%q} %d\n", b.le, b.per*n)
+		}
+		fmt.Fprintf(w, "gateway_request_duration_seconds_count %d\ngateway_request_duration_seconds_sum %d\n", 4*n, 9*n)
 	}))
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
@@ -38,37 +50,45 @@ func promDaemon(t *testing.T) *daemon {
 	return d
 }
 
-// TestPromtoolQueries drives the calls promtool's query instant, range,
-// series, labels and analyze make, through the client library promtool
-// itself uses (client_golang's api/prometheus/v1): promtool cannot be built
-// from the pinned module offline without some sixty service-discovery
-// modules in go.mod. Each answer must decode into the library's types.
-func TestPromtoolQueries(t *testing.T) {
+// TestPromtool drives the real promtool of the pinned Prometheus release
+// through query instant, range, series, labels and analyze against the
+// daemon.
+func TestPromtool(t *testing.T) {
 	t.Parallel()
+	bin, err := promtoolBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := promDaemon(t)
-	ctx, now := context.Background(), time.Now()
-	if v, _, err := d.api.Query(ctx, `sum(gateway_requests_total)`, now); err != nil || v.(model.Vector)[0].Value != 49 {
-		t.Errorf("query instant: %v %v", v, err)
+	d.eventually("three scrapes of the histogram", func() bool { return d.scalar(`gateway_request_duration_seconds_count`) >= 12 })
+	promtool := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
 	}
-	r := promv1.Range{Start: now.Add(-time.Minute), End: now, Step: time.Second}
-	if v, _, err := d.api.QueryRange(ctx, `up`, r); err != nil || len(v.(model.Matrix)) != 1 {
-		t.Errorf("query range: %v %v", v, err)
+	now := time.Now()
+	if out := promtool("query", "instant", d.url, "sum(gateway_requests_total)"); !strings.Contains(out, "=> 49 @[") {
+		t.Errorf("query instant:\n%s", out)
 	}
-	series, _, err := d.api.Series(ctx, []string{`{__name__=~"ALERTS.*"}`}, now.Add(-time.Minute), now)
-	if err != nil || len(series) != 2 || series[0]["__name__"] != "ALERTS" {
-		t.Errorf("query series: %v %v", series, err)
+	out := promtool("query", "range", "--start="+now.Add(-time.Minute).Format(time.RFC3339), "--end="+now.Format(time.RFC3339),
+		"--step=1s", d.url, "up")
+	if !strings.Contains(out, `up{instance=`) || !strings.Contains(out, "1 @[") {
+		t.Errorf("query range:\n%s", out)
 	}
-	// promtool query labels: the values of one label.
-	names, _, err := d.api.LabelValues(ctx, "__name__", nil, now.Add(-time.Minute), now)
-	if err != nil || len(names) < 3 || names[0] != "ALERTS" || names[1] != "ALERTS_FOR_STATE" {
-		t.Errorf("query labels: %v %v", names, err)
+	if out := promtool("query", "series", `--match={__name__=~"ALERTS.*"}`, d.url); !strings.Contains(out, `__name__="ALERTS"`) ||
+		!strings.Contains(out, `__name__="ALERTS_FOR_STATE"`) {
+		t.Errorf("query series:\n%s", out)
 	}
-	// promtool query analyze reads the series of a metric, then queries it.
-	if _, _, err := d.api.Series(ctx, []string{"gateway_requests_total"}, now.Add(-time.Minute), now); err != nil {
-		t.Errorf("analyze series: %v", err)
+	if lines := strings.Fields(promtool("query", "labels", d.url, "__name__")); len(lines) < 3 || lines[0] != "ALERTS" || lines[1] != "ALERTS_FOR_STATE" {
+		t.Errorf("query labels __name__: %q, want ALERTS and ALERTS_FOR_STATE first", lines)
 	}
-	if _, _, err := d.api.QueryRange(ctx, `count by (master) (gateway_requests_total)`, r); err != nil {
-		t.Errorf("analyze query: %v", err)
+	out = promtool("query", "analyze", "--server="+d.url, "--type=histogram", "--duration=1m",
+		"--match=gateway_request_duration_seconds_bucket")
+	if !strings.Contains(out, "gateway_request_duration_seconds_bucket") || !strings.Contains(out, "(classic)") {
+		t.Errorf("query analyze:\n%s", out)
 	}
 	d.stop()
 }

@@ -1,0 +1,7 @@
+//go:build tools
+
+// Package tools pins promtool: `go build -C tools/promtool
+// github.com/prometheus/prometheus/cmd/promtool` builds it.
+package tools
+
+import _ "github.com/prometheus/prometheus/cmd/promtool"
