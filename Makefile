@@ -33,9 +33,9 @@ test: test-deps lint
 test-deps:
 	$(GO) mod download
 	@# promtool of the pinned Prometheus release, for the tests that drive it:
-	@# its own module (tools/promtool), downloaded and built once here so the
+	@# its own module (tools/prometheus), downloaded and built once here so the
 	@# tests find it in the build cache.
-	$(GO) build -C tools/promtool -o /dev/null github.com/prometheus/prometheus/cmd/promtool
+	$(GO) build -C tools/prometheus -o /dev/null github.com/prometheus/prometheus/cmd/promtool
 	@if ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "test-deps: installing PostgreSQL for the store tests"; \

@@ -21,11 +21,11 @@ var amtoolBinary = sync.OnceValues(func() (string, error) {
 })
 
 // promtoolBinary builds Prometheus's promtool of the pinned release once,
-// from tools/promtool (a module of its own: promtool's service-discovery
+// from tools/prometheus (a module of its own: promtool's service-discovery
 // dependencies stay out of gatewarden's; make test-deps downloads them and
 // warms the build cache).
 var promtoolBinary = sync.OnceValues(func() (string, error) {
-	return buildTool("promtool", "../../tools/promtool", "github.com/prometheus/prometheus/cmd/promtool", "")
+	return buildTool("promtool", "../../tools/prometheus", "github.com/prometheus/prometheus/cmd/promtool", "")
 })
 
 // buildTool builds pkg in the module at dir into a temporary directory.

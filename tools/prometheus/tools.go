@@ -1,6 +1,6 @@
 //go:build tools
 
-// Package tools pins promtool: `go build -C tools/promtool
+// Package tools pins promtool: `go build -C tools/prometheus
 // github.com/prometheus/prometheus/cmd/promtool` builds it.
 package tools
 

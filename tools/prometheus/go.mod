@@ -1,7 +1,7 @@
 // promtool, built from the Prometheus release gatewarden pins, for the
 // tests that drive it against the daemon. A module of its own, so its
 // service-discovery dependencies stay out of gatewarden's go.mod.
-module github.com/gatewarden/gatewarden/tools/promtool
+module github.com/gatewarden/gatewarden/tools/prometheus
 
 go 1.26.0
 
