@@ -21,9 +21,12 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(COMMANDS))
 
 # test installs what the tests need, checks the tree is tidy and formatted,
-# and runs every package's tests with the race detector.
+# and runs every package's tests with the race detector, then those of
+# tools/prometheus (a module of its own, which ./... does not reach): the
+# differential test of promapi against Prometheus's web/api/v1.
 test: test-deps lint
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -C tools/prometheus -race -count=1 ./...
 
 # test-deps also provides PostgreSQL's server binaries for the store's
 # contract tests, which start a throw-away cluster of their own; the install
@@ -58,7 +61,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -C tools/prometheus ./...
 	$(GO) mod tidy -diff
+	$(GO) -C tools/prometheus mod tidy -diff
 
 # mixin renders the monitoring mixin (mixin/*.jsonnet) into the committed
 # rule files (mixin/generated) and Grafana dashboards (dashboards/); the
