@@ -505,10 +505,6 @@ func TestPipelineHAPairReportsAChannelRecoveryOnce(t *testing.T) {
 	failing := func(p *pipeline) bool {
 		return metric(t, p.reg, "gatewarden_delivery_channel_failing", "channel", "ops/webhook/0") == 1
 	}
-	until("both receivers see the channel fail and say so", func() bool { return failing(a) && failing(b) })
-	down.Store(false)
-	until("both see it recover", func() bool { return a.recoveries.Load() > 0 && b.recoveries.Load() > 0 })
-
 	claims := func(transition string) int {
 		ns, _, err := a.st.ListNotifications(context.Background(), store.LedgerFilter{Limit: 1000})
 		if err != nil {
@@ -531,6 +527,13 @@ func TestPipelineHAPairReportsAChannelRecoveryOnce(t *testing.T) {
 			}
 		}
 	}()
+	until("both receivers see the channel fail and say so", func() bool { return failing(a) && failing(b) })
+	// The failure is notified before the channel recovers: a recovery
+	// within the group wait would rightly notify neither.
+	eventually(t, "the failure notified", func() bool { return claims(store.TransitionFiring) > 0 })
+	down.Store(false)
+	until("both see it recover", func() bool { return a.recoveries.Load() > 0 && b.recoveries.Load() > 0 })
+
 	eventually(t, "the resolution claimed", func() bool { return claims(store.TransitionResolved) > 0 })
 	time.Sleep(200 * time.Millisecond) // a second claim, were there one, is made by now
 	if f, r := claims(store.TransitionFiring), claims(store.TransitionResolved); f != 1 || r != 1 {
