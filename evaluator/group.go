@@ -156,6 +156,12 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 	statuses := make([]RuleStatus, len(g.rules))
 	failures := 0
 	for i, r := range g.rules {
+		if ctx.Err() != nil {
+			// Stopping: the rules left keep their state and status, and
+			// what the evaluated ones changed is still written and sent.
+			g.keepStatuses(statuses[i:], i)
+			break
+		}
 		rstart := time.Now()
 		vec, err := ev.query(ctx, r.Expr, qts)
 		switch {
@@ -182,7 +188,8 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 		failures++
 	}
 	if len(send) > 0 {
-		ev.notify(ctx, send)
+		// Their state says they were sent: a stop must not lose them.
+		ev.notify(context.WithoutCancel(ctx), send)
 	}
 	took := time.Since(start)
 	g.mtx.Lock()
@@ -190,6 +197,16 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 	g.mtx.Unlock()
 	g.publish()
 	ev.observe(g, took, failures)
+}
+
+// keepStatuses fills statuses, the rules from the i-th on, with their last
+// ones.
+func (g *Group) keepStatuses(statuses []RuleStatus, i int) {
+	g.mtx.Lock()
+	defer g.mtx.Unlock()
+	if len(g.ruleStatus) >= i+len(statuses) {
+		copy(statuses, g.ruleStatus[i:])
+	}
 }
 
 // publish copies the rules' active alerts for readers; the caller holds
