@@ -25,6 +25,7 @@ type Group struct {
 	limit       int
 	labels      map[string]string
 	rules       []*rules.Rule
+	plans       []plan          // how each rule is queried
 	alerting    []*alertingRule // nil at recording rules
 	metrics     map[string]bool // metric names the rules read
 	anyMetric   bool            // a selector without a fixed name: any scrape may matter
@@ -73,6 +74,7 @@ func newGroup(file string, rg *rules.Group, defInterval time.Duration) *Group {
 	for i := range rg.Rules {
 		r := &rg.Rules[i]
 		g.rules = append(g.rules, r)
+		g.plans = append(g.plans, planOf(r))
 		var ar *alertingRule
 		if r.IsAlert() {
 			ar = newAlertingRule(r, g.interval)
@@ -163,7 +165,8 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 			break
 		}
 		rstart := time.Now()
-		vec, err := ev.query(ctx, r.Expr, qts)
+		vec, err := ev.query(ctx, g.plans[i].expr, qts)
+		vec = g.plans[i].apply(vec)
 		switch {
 		case err != nil:
 		case r.IsAlert():
