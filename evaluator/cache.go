@@ -24,7 +24,11 @@ type queryCall struct {
 	err  error
 }
 
-func (c *queryCache) do(ctx context.Context, expr string, ts time.Time, run func(context.Context, string, time.Time) (promql.Vector, error)) (promql.Vector, error) {
+// do runs expr at ts once for every asker. The query itself runs under
+// shared, not the first asker's ctx: one group stopping (a reload) must
+// not fail the others waiting on the result, but the manager stopping
+// cancels it, so a stop never waits for an evaluation in progress.
+func (c *queryCache) do(ctx, shared context.Context, expr string, ts time.Time, run func(context.Context, string, time.Time) (promql.Vector, error)) (promql.Vector, error) {
 	c.mtx.Lock()
 	switch {
 	case ts.After(c.ts) || c.results == nil:
@@ -42,11 +46,14 @@ func (c *queryCache) do(ctx context.Context, expr string, ts time.Time, run func
 	}
 	c.mtx.Unlock()
 	if ok {
-		<-call.done
-		return call.v, call.err
+		select {
+		case <-call.done:
+			return call.v, call.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	// Not the first asker's cancellation: others wait on this result.
-	call.v, call.err = run(context.WithoutCancel(ctx), expr, ts)
+	call.v, call.err = run(shared, expr, ts)
 	close(call.done)
 	return call.v, call.err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -191,6 +192,44 @@ var exportCases = []exportCase{
 `, []string{"Silent", "Steps", "PeriodSteps"}},
 }
 
+// plainComparisons generates Prometheus rules with the threshold in the
+// expression, which the evaluator splits into a shared query and its own
+// comparison (plan.go): every operator, the number on either side and in
+// parentheses, over plain series, a ratio that turns NaN where m is 0,
+// and several groups asking for the same vector, with and without for.
+func plainComparisons() string {
+	var b strings.Builder
+	b.WriteString("groups:\n")
+	ops := []string{">", ">=", "<", "<=", "==", "!="}
+	for g, x := range []string{"m", "sum by (s) (m)", "m / m", "max_over_time(m[30s])"} {
+		fmt.Fprintf(&b, "  - name: plain%d\n    rules:\n", g)
+		for i, op := range ops {
+			for _, k := range []int{1, 5, 9} {
+				expr := fmt.Sprintf("%s %s %d", x, op, k)
+				switch (i + k) % 3 {
+				case 1:
+					expr = fmt.Sprintf("%d %s %s", k, mirrored[op], x)
+				case 2:
+					expr = fmt.Sprintf("(%s) %s (%d)", x, op, k)
+				}
+				if x == "m / m" && (k != 1 || op == ">" || op == "<") {
+					continue // 1 or NaN: of > and < nothing fires; != 1 keeps the NaN
+				}
+				forClause := ""
+				if k == 5 {
+					forClause = "\n        for: 20s"
+				}
+				fmt.Fprintf(&b, "      - alert: P%d_%d_%d\n        expr: %s%s\n", g, i, k, expr, forClause)
+			}
+		}
+	}
+	return b.String()
+}
+
+// mirrored is the operator that compares the other way round: k < x is
+// x > k.
+var mirrored = map[string]string{">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
+
 // TestExportAgreesWithEvaluator is the differential test of rules.Export:
 // at every evaluation the firing alerts of gatewarden's evaluator and of
 // Prometheus's rules package running the exported rules, each over its
@@ -206,7 +245,8 @@ func TestExportAgreesWithEvaluator(t *testing.T) {
 		"value: 100000}", "value: 1000}",
 		"value: 100000000}", "value: 50000}",
 	).Replace(string(rules.BuiltinSource()))
-	cases := append(slices.Clone(exportCases), exportCase{"builtin", builtin, []string{"GatewayBudgetStep", "PluginCPUHigh"}})
+	cases := append(slices.Clone(exportCases), exportCase{"builtin", builtin, []string{"GatewayBudgetStep", "PluginCPUHigh"}},
+		exportCase{"plain comparisons", plainComparisons(), nil})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

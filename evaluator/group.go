@@ -25,6 +25,7 @@ type Group struct {
 	limit       int
 	labels      map[string]string
 	rules       []*rules.Rule
+	plans       []plan          // how each rule is queried
 	alerting    []*alertingRule // nil at recording rules
 	metrics     map[string]bool // metric names the rules read
 	anyMetric   bool            // a selector without a fixed name: any scrape may matter
@@ -73,6 +74,7 @@ func newGroup(file string, rg *rules.Group, defInterval time.Duration) *Group {
 	for i := range rg.Rules {
 		r := &rg.Rules[i]
 		g.rules = append(g.rules, r)
+		g.plans = append(g.plans, planOf(r))
 		var ar *alertingRule
 		if r.IsAlert() {
 			ar = newAlertingRule(r, g.interval)
@@ -156,8 +158,15 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 	statuses := make([]RuleStatus, len(g.rules))
 	failures := 0
 	for i, r := range g.rules {
+		if ctx.Err() != nil {
+			// Stopping: the rules left keep their state and status, and
+			// what the evaluated ones changed is still written and sent.
+			g.keepStatuses(statuses[i:], i)
+			break
+		}
 		rstart := time.Now()
-		vec, err := ev.query(ctx, r.Expr, qts)
+		vec, err := ev.query(ctx, g.plans[i].expr, qts)
+		vec = g.plans[i].apply(vec)
 		switch {
 		case err != nil:
 		case r.IsAlert():
@@ -182,7 +191,8 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 		failures++
 	}
 	if len(send) > 0 {
-		ev.notify(ctx, send)
+		// Their state says they were sent: a stop must not lose them.
+		ev.notify(context.WithoutCancel(ctx), send)
 	}
 	took := time.Since(start)
 	g.mtx.Lock()
@@ -190,6 +200,16 @@ func (g *Group) Eval(ctx context.Context, ts time.Time, ev evaluation) {
 	g.mtx.Unlock()
 	g.publish()
 	ev.observe(g, took, failures)
+}
+
+// keepStatuses fills statuses, the rules from the i-th on, with their last
+// ones.
+func (g *Group) keepStatuses(statuses []RuleStatus, i int) {
+	g.mtx.Lock()
+	defer g.mtx.Unlock()
+	if len(g.ruleStatus) >= i+len(statuses) {
+		copy(statuses, g.ruleStatus[i:])
+	}
 }
 
 // publish copies the rules' active alerts for readers; the caller holds

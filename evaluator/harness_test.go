@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 
 	"github.com/gatewarden/gatewarden/config"
@@ -30,6 +31,8 @@ type harness struct {
 	steps  StepLedger // nil: the snapshot alone keeps the step accounting
 	// external is the manager's ExternalURL.
 	external string
+	// queryable, when set, is what the manager queries instead of db.
+	queryable storage.Queryable
 }
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -56,8 +59,12 @@ func newHarness(t *testing.T, ruleYAML string) *harness {
 
 func (h *harness) manager() *Manager {
 	engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 1e7, Timeout: time.Minute, LookbackDelta: 5 * time.Minute, Parser: parser.NewParser(parser.Options{})})
+	var q storage.Queryable = h.db
+	if h.queryable != nil {
+		q = h.queryable
+	}
 	m := NewManager(Options{
-		Queryable: h.db, Appendable: h.db, Engine: engine,
+		Queryable: q, Appendable: h.db, Engine: engine,
 		SnapshotFile: filepath.Join(h.dir, "rules.snapshot"),
 		ResendDelay:  h.resend,
 		Steps:        h.steps,

@@ -61,6 +61,9 @@ type Manager struct {
 	mtx     sync.Mutex
 	groups  map[string]*Group
 	running context.Context
+	// lifetime is running for the groups' shared queries, which read it
+	// without the lock.
+	lifetime atomic.Pointer[context.Context]
 	// externalLabels is read by every evaluation without m.mtx, so that a
 	// reload holding m.mtx never waits on an evaluation waiting on it.
 	externalLabels atomic.Pointer[map[string]string]
@@ -244,6 +247,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.o.Logger.Warn("rule state not restored; starting afresh", "file", m.o.SnapshotFile, "err", err)
 	}
 	m.running = ctx
+	m.lifetime.Store(&ctx)
 	for _, g := range m.groups {
 		m.claimRestored(g)
 		m.start(g)
@@ -363,7 +367,11 @@ func (m *Manager) Groups() []*Group {
 // The evaluation interface, as the manager provides it to groups.
 
 func (m *Manager) query(ctx context.Context, expr string, ts time.Time) (promql.Vector, error) {
-	return m.cache.do(ctx, expr, ts, m.exec)
+	shared := context.Background()
+	if p := m.lifetime.Load(); p != nil {
+		shared = *p
+	}
+	return m.cache.do(ctx, shared, expr, ts, m.exec)
 }
 
 // exec runs one instant query. Results are shared read-only between rules.
