@@ -3,8 +3,8 @@ package evaluator
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
