@@ -113,10 +113,10 @@ func BenchmarkSharedExpressions(b *testing.B) {
 // plans share (plan.go).
 func plainExpr(g, r int) string { return fmt.Sprintf("%s > %d", providerExpr(r%10), g*100+r) }
 
-// distinctExpr gives every rule a vector of its own: a master and a
-// provider each, so nothing is shared.
+// distinctExpr gives every rule a vector of its own: master r and
+// provider g, a pair no other rule has, so nothing is shared.
 func distinctExpr(g, r int) string {
-	return fmt.Sprintf(`sum by (key) (rate(gateway_requests_total{master="m%d",provider="p%d"}[1m])) > %d`, (g*100+r)%100, r%10, r%7)
+	return fmt.Sprintf(`sum by (key) (rate(gateway_requests_total{master="m%d",provider="p%d"}[1m])) > %d`, r, g, r%7)
 }
 
 // BenchmarkPlainThresholds: 1,000 Prometheus rules, the threshold in each

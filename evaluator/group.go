@@ -216,13 +216,19 @@ func (g *Group) keepStatuses(statuses []RuleStatus, i int) {
 // evalMtx, or the group is not running yet.
 func (g *Group) publish() {
 	active := make([][]Alert, len(g.rules))
+	var scratch []*Alert // one buffer for every rule's pointers
 	for i, ar := range g.alerting {
 		if ar == nil {
 			continue
 		}
-		for _, a := range ar.active(nil) {
-			active[i] = append(active[i], *a)
+		if scratch = ar.active(scratch[:0]); len(scratch) == 0 {
+			continue
 		}
+		copies := make([]Alert, len(scratch))
+		for j, a := range scratch {
+			copies[j] = *a
+		}
+		active[i] = copies
 	}
 	g.mtx.Lock()
 	g.active = active
