@@ -12,7 +12,7 @@ LDFLAGS  := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PKG
             -X $(PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 COMMANDS := gatewarden gatewardenctl gatewaysim gwbench
 
-.PHONY: all build test test-deps lint demo bench bench-full bench-micro clean mixin soak fuzz
+.PHONY: all build test test-deps lint demo bench bench-full bench-micro clean mixin soak fuzz prometheus
 
 all: build
 
@@ -85,6 +85,12 @@ bench: build
 	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg \
 	  --scenarios=ingest,evaluate,detect,receive --ingest.series=10k,100k --ingest.duration=20s \
 	  --evaluate.rules=100,1000 --evaluate.cycles=3 --detect.reps=10 --receive.duration=5s $(BENCH_FLAGS)
+
+# prometheus builds Prometheus of the pinned release into $(BIN), for
+# gwbench's rules-prom scenario (--prometheus=$(BIN)/prometheus).
+prometheus:
+	@mkdir -p $(BIN)
+	$(GO) build -C tools/prometheus -o $(abspath $(BIN))/prometheus github.com/prometheus/prometheus/cmd/prometheus
 
 bench-full: build
 	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg $(BENCH_FLAGS)

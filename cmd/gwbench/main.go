@@ -47,6 +47,8 @@ type suite struct {
 	receive                  receiveOpts
 	soak                     soakOpts
 	flood                    floodOpts
+	rulesProm                rulesPromOpts
+	rulesPromSeries          string
 }
 
 func runMain(args []string, stdout, stderr io.Writer) (int, error) {
@@ -78,7 +80,7 @@ func runMain(args []string, stdout, stderr io.Writer) (int, error) {
 
 func (s *suite) flags(c *kingpin.CmdClause) {
 	c.Flag("bin", "Directory holding the gatewarden and gatewaysim binaries (make build).").Default("bin").StringVar(&s.bin)
-	c.Flag("scenarios", "Scenarios to run, in order: ingest, evaluate, detect, receive, flood, soak.").Default("ingest,evaluate,detect,receive,flood,soak").StringVar(&s.scenarios)
+	c.Flag("scenarios", "Scenarios to run, in order: ingest, evaluate, detect, receive, flood, rules-prom (needs --prometheus), soak.").Default("ingest,evaluate,detect,receive,flood,soak").StringVar(&s.scenarios)
 	c.Flag("out", "Results file (JSON); empty writes none.").Default("gwbench.json").StringVar(&s.out)
 	c.Flag("svg", "Chart of the latency distributions (SVG); empty writes none.").Default("gwbench.svg").StringVar(&s.svg)
 	c.Flag("keep", "Keep the work directory (configs, logs, data) instead of removing it.").BoolVar(&s.keep)
@@ -108,6 +110,12 @@ func (s *suite) flags(c *kingpin.CmdClause) {
 	c.Flag("flood.clients", "Concurrent flood clients.").Default("4").IntVar(&s.flood.clients)
 	c.Flag("flood.deliver-within", "How long every accepted alert may take to reach the sink; 0 does not wait.").Default("5m").DurationVar(&s.flood.deliverWithin)
 	c.Flag("flood.group-by", "The route's group_by: alertname makes 20 groups, alertname,master one per alert.").Default("alertname").StringVar(&s.flood.groupBy)
+
+	c.Flag("prometheus", "Prometheus binary for the rules-prom scenario (make prometheus builds bin/prometheus from the pinned module).").StringVar(&s.rulesProm.prometheus)
+	c.Flag("rules-prom.rules", "Plain Prometheus rules (groups of 100).").Default("1000").IntVar(&s.rulesProm.rules)
+	c.Flag("rules-prom.series", "Series the rules run over.").Default("100k").StringVar(&s.rulesPromSeries)
+	c.Flag("rules-prom.interval", "Scrape and evaluation interval.").Default("10s").DurationVar(&s.rulesProm.interval)
+	c.Flag("rules-prom.duration", "How long both run, sampled every interval.").Default("5m").DurationVar(&s.rulesProm.duration)
 
 	c.Flag("soak.duration", "Soak length.").Default("30m").DurationVar(&s.soak.duration)
 	c.Flag("soak.series", "Series during the soak.").Default("10k").StringVar(&s.soakSeries)
@@ -140,6 +148,7 @@ func (s *suite) parse() error {
 	s.receive.batches = list("receive.batch", s.receiveBatches)
 	s.receive.apis = splitList(s.receiveAPIs)
 	s.soak.series = one("soak.series", s.soakSeries)
+	s.rulesProm.series = one("rules-prom.series", s.rulesPromSeries)
 	s.flood.alerts = list("flood.alerts", s.floodAlerts)
 	s.flood.sizes = list("flood.size", s.floodSizes)
 	if err != nil {
@@ -150,7 +159,7 @@ func (s *suite) parse() error {
 	}
 	for _, name := range splitList(s.scenarios) {
 		if _, ok := scenarioRunners[name]; !ok {
-			return fmt.Errorf("--scenarios: unknown scenario %q (want ingest, evaluate, detect, receive, flood, soak)", name)
+			return fmt.Errorf("--scenarios: unknown scenario %q (want ingest, evaluate, detect, receive, flood, rules-prom, soak)", name)
 		}
 	}
 	if s.evaluate.cycles < 1 || s.detect.reps < 1 || s.receive.clients < 1 || s.receive.alerts < 1 || s.flood.batch < 1 || s.flood.clients < 1 {
@@ -168,6 +177,9 @@ var scenarioRunners = map[string]func(context.Context, *env, *suite, *Report) er
 	"receive": func(ctx context.Context, e *env, s *suite, r *Report) error { return runReceive(ctx, e, s.receive, r) },
 	"soak":    func(ctx context.Context, e *env, s *suite, r *Report) error { return runSoak(ctx, e, s.soak, r) },
 	"flood":   func(ctx context.Context, e *env, s *suite, r *Report) error { return runFlood(ctx, e, s.flood, r) },
+	"rules-prom": func(ctx context.Context, e *env, s *suite, r *Report) error {
+		return runRulesProm(ctx, e, s.rulesProm, r)
+	},
 }
 
 func splitList(v string) []string {

@@ -59,12 +59,17 @@ func freeAddr() (string, error) {
 // start runs bin/name with args, its output in a log file of the work
 // directory, and waits until its readiness URL answers 200.
 func (e *env) start(ctx context.Context, name, addr string, args ...string) (*proc, error) {
+	return e.startPath(ctx, filepath.Join(e.bin, name), name, addr, args...)
+}
+
+// startPath starts the binary at path, called name in logs and figures.
+func (e *env) startPath(ctx context.Context, path, name, addr string, args ...string) (*proc, error) {
 	logPath := filepath.Join(e.work, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano()))
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(e.bin, name), args...)
+	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()

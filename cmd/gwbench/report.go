@@ -54,7 +54,7 @@ func (f Figure) ID() string {
 // lowerIsBetter decides the direction of a regression: rates are better
 // high, everything else (time, memory, growth) low.
 func (f Figure) lowerIsBetter() bool {
-	return !strings.HasSuffix(f.Unit, "/s")
+	return !strings.HasSuffix(f.Unit, "/s") && f.Unit != "×"
 }
 
 func (r *Report) add(f Figure) { r.Figures = append(r.Figures, f) }

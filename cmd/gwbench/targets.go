@@ -34,6 +34,8 @@ var targets = []Target{
 	{Key: "flood.rss", Op: "<", Value: 512 << 20, Unit: "B", Source: "hardening: a flood of distinct alerts leaves the default daemon under 512 MiB"},
 	{Key: "flood.healthy.max", Op: "<", Value: 0.1, Unit: "s", Source: "hardening: /-/healthy answers within 100 ms during the flood"},
 	{Key: "flood.undelivered", Op: "<=", Value: 0, Unit: "alerts", Source: "hardening: every alert accepted is delivered"},
+	{Key: "rules_prom.speedup", MinSize: 1000, MaxSize: 1000, Op: ">=", Value: 40, Unit: "×", Source: "performance: 1,000 plain Prometheus rules ≥ 40× faster than Prometheus per group evaluation, same run"},
+	{Key: "rules_prom.missed.gatewarden", Op: "<=", Value: 0, Unit: "iterations", Source: "performance: no missed iterations"},
 	{Key: "soak.rss_growth", Op: "<=", Value: 10, Unit: "%", Source: "soak: RSS flat (second quarter → last quarter of the run)"},
 	{Key: "soak.goroutine_growth", Op: "<=", Value: 10, Unit: "%", Source: "soak: goroutines flat (same quarters)"},
 }
