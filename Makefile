@@ -81,10 +81,11 @@ demo: build
 # moved. bench-micro runs the packages' Go benchmarks once each. Targets,
 # figures and the exact commands are kept in docs/benchmarks.md.
 BENCH_FLAGS ?=
-bench: build
+bench: build prometheus
 	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg \
-	  --scenarios=ingest,evaluate,detect,receive --ingest.series=10k,100k --ingest.duration=20s \
-	  --evaluate.rules=100,1000 --evaluate.cycles=3 --detect.reps=10 --receive.duration=5s $(BENCH_FLAGS)
+	  --scenarios=ingest,evaluate,detect,receive,rules-prom --ingest.series=10k,100k --ingest.duration=20s \
+	  --evaluate.rules=100,1000 --evaluate.cycles=3 --detect.reps=10 --receive.duration=5s \
+	  --prometheus=$(BIN)/prometheus --rules-prom.series=10k --rules-prom.duration=1m $(BENCH_FLAGS)
 
 # prometheus builds Prometheus of the pinned release into $(BIN), for
 # gwbench's rules-prom scenario (--prometheus=$(BIN)/prometheus).
@@ -92,8 +93,9 @@ prometheus:
 	@mkdir -p $(BIN)
 	$(GO) build -C tools/prometheus -o $(abspath $(BIN))/prometheus github.com/prometheus/prometheus/cmd/prometheus
 
-bench-full: build
-	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg $(BENCH_FLAGS)
+bench-full: build prometheus
+	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg \
+	  --scenarios=ingest,evaluate,detect,receive,flood,rules-prom,soak --prometheus=$(BIN)/prometheus $(BENCH_FLAGS)
 
 # fuzz runs every Go fuzz target one after another, FUZZTIME each; a failing
 # input stays in the package's testdata/fuzz/, where `go test` replays it.
