@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -157,17 +156,8 @@ func reportRulesProm(r *Report, o rulesPromOpts, pop population, window time.Dur
 // startPrometheus runs the Prometheus binary at path with config and
 // files, as startGatewarden runs gatewarden.
 func (e *env) startPrometheus(ctx context.Context, path, config string, files map[string]string) (*proc, error) {
-	dir := filepath.Join(e.work, fmt.Sprintf("prometheus-%d", time.Now().UnixNano()))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	files["prometheus.yml"] = config
-	for f, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {
-			return nil, err
-		}
-	}
-	addr, err := freeAddr()
+	dir, addr, err := e.workDir("prometheus", files)
 	if err != nil {
 		return nil, err
 	}

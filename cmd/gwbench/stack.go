@@ -64,23 +64,30 @@ func (e *env) startSim(ctx context.Context, pop population) (*proc, error) {
 // startGatewarden writes config (and any rule files) into a directory of
 // its own and starts gatewarden on it with a fresh store.
 func (e *env) startGatewarden(ctx context.Context, name, config string, files map[string]string) (*proc, error) {
-	dir := filepath.Join(e.work, fmt.Sprintf("%s-%d", name, time.Now().UnixNano()))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	files["gatewarden.yml"] = config
-	for f, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {
-			return nil, err
-		}
-	}
-	addr, err := freeAddr()
+	dir, addr, err := e.workDir(name, files)
 	if err != nil {
 		return nil, err
 	}
 	return e.start(ctx, "gatewarden", addr,
 		"--config.file="+filepath.Join(dir, "gatewarden.yml"), "--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--log.level=warn")
+}
+
+// workDir is a fresh directory under the work directory holding files,
+// and a free address for the process that will read them.
+func (e *env) workDir(name string, files map[string]string) (dir, addr string, err error) {
+	dir = filepath.Join(e.work, fmt.Sprintf("%s-%d", name, time.Now().UnixNano()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	for f, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {
+			return "", "", err
+		}
+	}
+	addr, err = freeAddr()
+	return dir, addr, err
 }
 
 // scrapeConfig is a global block and one job scraping the sim.
