@@ -107,6 +107,13 @@ func runRulesProm(ctx context.Context, e *env, o rulesPromOpts, r *Report) error
 	ours := &groupSampler{durationName: "gatewarden_rule_group_last_duration_seconds", iterationName: "gatewarden_rule_group_evaluations_total"}
 	theirs := &groupSampler{durationName: "prometheus_rule_group_last_duration_seconds", iterationName: "prometheus_rule_group_iterations_total",
 		missedMetric: "prometheus_rule_group_iterations_missed_total"}
+	// The first evaluations see one sample or none: rate() has nothing to
+	// compute and most rules fire for the first time, so they do not count.
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(3 * o.interval):
+	}
 	start := time.Now()
 	for time.Since(start) < o.duration {
 		select {
