@@ -95,7 +95,7 @@ prometheus:
 
 bench-full: build prometheus
 	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg \
-	  --scenarios=ingest,evaluate,detect,receive,flood,rules-prom,soak --prometheus=$(BIN)/prometheus $(BENCH_FLAGS)
+	  --scenarios=ingest,ingest-prom,evaluate,detect,receive,flood,rules-prom,soak --prometheus=$(BIN)/prometheus $(BENCH_FLAGS)
 
 # fuzz runs every Go fuzz target one after another, FUZZTIME each; a failing
 # input stays in the package's testdata/fuzz/, where `go test` replays it.

@@ -51,8 +51,9 @@ func (f Figure) ID() string {
 	return f.Key + "[" + formatSize(f.Size) + "]"
 }
 
-// lowerIsBetter decides the direction of a regression: rates are better
-// high, everything else (time, memory, growth) low.
+// lowerIsBetter decides the direction of a regression: rates and
+// speedups (×) are better high, everything else (time, memory, growth,
+// shares of Prometheus's) low.
 func (f Figure) lowerIsBetter() bool {
 	return !strings.HasSuffix(f.Unit, "/s") && f.Unit != "×"
 }

@@ -3,9 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/gatewarden/gatewarden/rules"
 )
@@ -94,6 +98,44 @@ func TestFloodBody(t *testing.T) {
 		}
 		if want := fmt.Sprintf("m%d", 95+i); a.Labels["master"] != want || a.Labels["alertname"] != fmt.Sprintf("Flood%02d", (95+i)%20) || size != 640 || a.EndsAt.Year() != 2099 {
 			t.Errorf("alert %d: %v, %d bytes", i, a.Labels, size)
+		}
+	}
+}
+
+func TestNeutralTarget(t *testing.T) {
+	target, err := startNeutralTarget(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.stop()
+	scrape := func() map[string]float64 {
+		resp, err := http.Get("http://" + target.addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, m := range fams["neutral_requests_total"].GetMetric() {
+			var key strings.Builder
+			for _, l := range m.GetLabel() {
+				key.WriteString(l.GetName() + "=" + l.GetValue() + ",")
+			}
+			out[key.String()] = m.GetCounter().GetValue()
+		}
+		return out
+	}
+	first, second := scrape(), scrape()
+	if len(first) != 1000 || len(second) != 1000 {
+		t.Fatalf("%d and %d distinct series, want 1000", len(first), len(second))
+	}
+	for k, v := range first {
+		if second[k] <= v {
+			t.Fatalf("%s went from %g to %g: every value must change", k, v, second[k])
 		}
 	}
 }

@@ -36,6 +36,8 @@ var targets = []Target{
 	{Key: "flood.undelivered", Op: "<=", Value: 0, Unit: "alerts", Source: "hardening: every alert accepted is delivered"},
 	{Key: "rules_prom.speedup", MinSize: 1000, MaxSize: 1000, Op: ">=", Value: 40, Unit: "×", Source: "performance: 1,000 plain Prometheus rules ≥ 40× faster than Prometheus per group evaluation, same run"},
 	{Key: "rules_prom.missed.gatewarden", Op: "<=", Value: 0, Unit: "iterations", Source: "performance: no missed iterations"},
+	{Key: "ingest_prom.rss_ratio", MinSize: 100_000, Op: "<=", Value: 0.5, Unit: "× Prometheus", Source: "performance: RSS per series ≤ ½ Prometheus's on a neutral exposition, same run (30 min figure)"},
+	{Key: "ingest_prom.cpu_ratio", MinSize: 100_000, Op: "<=", Value: 0.5, Unit: "× Prometheus", Source: "performance: CPU per scrape ≤ ½ Prometheus's, same run"},
 	{Key: "soak.rss_growth", Op: "<=", Value: 10, Unit: "%", Source: "soak: RSS flat (second quarter → last quarter of the run)"},
 	{Key: "soak.goroutine_growth", Op: "<=", Value: 10, Unit: "%", Source: "soak: goroutines flat (same quarters)"},
 }

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// neutralTarget serves an exposition gatewarden did not choose: n counter
+// series with labels master, key, provider, model and code, every key
+// unique, every value changing at every scrape. It renders by appending
+// to prepared lines, so the load generator costs little beside the two
+// scrapers it feeds.
+type neutralTarget struct {
+	mu      sync.Mutex
+	lines   [][]byte // each series up to and including the space before the value
+	scrapes int
+	buf     []byte
+	srv     *http.Server
+	addr    string
+}
+
+func startNeutralTarget(n int) (*neutralTarget, error) {
+	t := &neutralTarget{}
+	for i := range n {
+		t.lines = append(t.lines, fmt.Appendf(nil,
+			`neutral_requests_total{master="m%d",key="m%d-k%d",provider="p%d",model="model-%d",code="%d"} `,
+			i/1000, i/1000, i%1000, i%5, i%7, 200+i%10))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	t.addr = ln.Addr().String()
+	t.srv = &http.Server{Handler: t, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = t.srv.Serve(ln) }()
+	return t, nil
+}
+
+func (t *neutralTarget) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.scrapes++
+	b := append(t.buf[:0], "# HELP neutral_requests_total Requests.\n# TYPE neutral_requests_total counter\n"...)
+	for i, l := range t.lines {
+		b = append(b, l...)
+		b = strconv.AppendInt(b, int64(t.scrapes*(1+i%13)), 10)
+		b = append(b, '\n')
+	}
+	t.buf = b
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	_, _ = w.Write(b)
+}
+
+func (t *neutralTarget) stop() { _ = t.srv.Close() }
+
+// cpuSeconds is the process's user and system time so far, from
+// /proc/PID/stat (clock ticks of 1/100 s, as Linux reports them).
+func (p *proc) cpuSeconds() (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces: fields count from after its ')'.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", p.cmd.Process.Pid, len(fields))
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: utime %q, stime %q", p.cmd.Process.Pid, fields[11], fields[12])
+	}
+	return (utime + stime) / 100, nil
+}
+
+// ingestPromOpts: the neutral exposition scraped by gatewarden and by
+// Prometheus at once.
+type ingestPromOpts struct {
+	prometheus string
+	series     int
+	interval   time.Duration
+	duration   time.Duration
+}
+
+// runIngestProm measures memory per series and CPU per scrape of both
+// scrapers over the same neutral target, in one run, after the first full
+// scrape of each.
+func runIngestProm(ctx context.Context, e *env, o ingestPromOpts, r *Report) error {
+	if o.prometheus == "" {
+		return fmt.Errorf("ingest-prom runs Prometheus beside gatewarden: build it (make prometheus) and pass --prometheus=bin/prometheus")
+	}
+	target, err := startNeutralTarget(o.series)
+	if err != nil {
+		return err
+	}
+	defer target.stop()
+	e.logf("ingest-prom: %d neutral series scraped every %s by gatewarden and Prometheus for %s", o.series, o.interval, o.duration)
+	cfg := strings.Replace(scrapeConfig(&proc{addr: target.addr}, o.interval), "job_name: gateway", "job_name: neutral", 1)
+	gw, err := e.startGatewarden(ctx, "ingest-prom", cfg+"rule_files: []\n", map[string]string{})
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+	prom, err := e.startPrometheus(ctx, o.prometheus, cfg, map[string]string{})
+	if err != nil {
+		return err
+	}
+	defer prom.stop()
+	sides := []*proc{gw, prom}
+	want := float64(o.series) * 0.99
+	if err := waitFor(ctx, 2*time.Minute+3*o.interval, 250*time.Millisecond, "the first full scrapes", func() (bool, error) {
+		for _, p := range sides {
+			ms, err := e.metrics(p)
+			if err != nil || ms.sum("prometheus_tsdb_head_series") < want {
+				return false, err
+			}
+		}
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	cpu0 := make([]float64, len(sides))
+	for i, p := range sides {
+		if cpu0[i], err = p.cpuSeconds(); err != nil {
+			return err
+		}
+	}
+	if err := sleep(ctx, o.duration); err != nil {
+		return err
+	}
+	return reportIngestProm(e, r, o, sides, cpu0)
+}
+
+func reportIngestProm(e *env, r *Report, o ingestPromOpts, sides []*proc, cpu0 []float64) error {
+	scrapes := o.duration.Seconds() / o.interval.Seconds()
+	ctxt := fmt.Sprintf("%d neutral counter series, every value changing, scraped every %s by both for %s", o.series, o.interval, o.duration)
+	var perSeries, perScrape [2]float64
+	for i, p := range sides {
+		ms, err := e.metrics(p)
+		if err != nil {
+			return err
+		}
+		rss, err := p.rss()
+		if err != nil {
+			return err
+		}
+		cpu, err := p.cpuSeconds()
+		if err != nil {
+			return err
+		}
+		perSeries[i] = rss / ms.sum("prometheus_tsdb_head_series")
+		perScrape[i] = (cpu - cpu0[i]) / scrapes
+		r.add(Figure{Key: "ingest_prom.rss_per_series." + p.name, Size: o.series, Value: perSeries[i], Unit: "B", Context: ctxt})
+		r.add(Figure{Key: "ingest_prom.cpu_per_scrape." + p.name, Size: o.series, Value: perScrape[i], Unit: "s", Context: "user + system CPU over the window ÷ intervals"})
+	}
+	r.add(Figure{Key: "ingest_prom.rss_ratio", Size: o.series, Value: perSeries[0] / perSeries[1], Unit: "× Prometheus", Context: "gatewarden's RSS per series ÷ Prometheus's"})
+	r.add(Figure{Key: "ingest_prom.cpu_ratio", Size: o.series, Value: perScrape[0] / perScrape[1], Unit: "× Prometheus", Context: "gatewarden's CPU per scrape ÷ Prometheus's"})
+	return nil
+}
