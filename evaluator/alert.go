@@ -67,6 +67,7 @@ type Alert struct {
 	Metric    string
 
 	renderedAs rules.Severity // the severity Labels were rendered for
+	written    writtenSeries  // its ALERTS series as last written
 }
 
 // Resolved reports whether the alert has ended.

@@ -21,20 +21,49 @@ func alertSeries(a *Alert, name string) labels.Labels {
 	return lb.Labels()
 }
 
+// writtenSeries are an alert's ALERTS and ALERTS_FOR_STATE series as last
+// written, for the labels, state and store references they were built
+// for: a firing alert writes the same two series every evaluation, and
+// with thousands of alerts rebuilding, hashing and looking them up was a
+// tenth of a cycle. A reference the store no longer knows is looked up
+// again by the store itself.
+type writtenSeries struct {
+	labels labels.Labels
+	state  State
+	series [2]labels.Labels
+	hashes [2]uint64
+	refs   [2]storage.SeriesRef
+}
+
+var alertSeriesNames = [2]string{"ALERTS", "ALERTS_FOR_STATE"}
+
+// of returns the alert's two series, rebuilt when its labels or state
+// changed.
+func (w *writtenSeries) of(a *Alert) *writtenSeries {
+	if w.series[0].IsEmpty() || w.state != a.State || !labels.Equal(w.labels, a.Labels) {
+		*w = writtenSeries{labels: a.Labels, state: a.State}
+		for i, name := range alertSeriesNames {
+			w.series[i] = alertSeries(a, name)
+			w.hashes[i] = w.series[i].Hash()
+		}
+	}
+	return w
+}
+
 // writeAlerts appends ALERTS and ALERTS_FOR_STATE for every pending or
 // firing alert, and staleness markers for those gone since the last
 // evaluation, so the alert state is queryable locally as in Prometheus.
 func (g *Group) writeAlerts(app storage.Appender, ts time.Time) {
 	now := ts.UnixMilli()
-	cur := map[uint64]labels.Labels{}
+	cur := make(map[uint64]labels.Labels, len(g.prevAlerts))
 	for _, a := range g.alerts() {
-		for _, s := range []struct {
-			name string
-			v    float64
-		}{{"ALERTS", 1}, {"ALERTS_FOR_STATE", float64(a.ActiveAt.Unix())}} {
-			ls := alertSeries(a, s.name)
-			cur[ls.Hash()] = ls
-			_, _ = app.Append(0, ls, now, s.v)
+		w := a.written.of(a)
+		values := [2]float64{1, float64(a.ActiveAt.Unix())}
+		for i := range w.series {
+			cur[w.hashes[i]] = w.series[i]
+			if ref, err := app.Append(w.refs[i], w.series[i], now, values[i]); err == nil {
+				w.refs[i] = ref
+			}
 		}
 	}
 	for h, ls := range g.prevAlerts {
