@@ -208,7 +208,15 @@ func TestSlowSendersHoldNoDecodingSlot(t *testing.T) {
 		t.Cleanup(func() { conn.Close() })
 		fmt.Fprintf(conn, "POST /api/v2/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{\"labels\":")
 	}
-	if code, body := rig.post(t, "/api/v2/alerts", `[{"labels":{"alertname":"Prompt"}}]`); code != http.StatusOK {
-		t.Fatalf("a prompt sender behind slow ones: %d %s", code, body)
+	// Were the slots taken before the bodies are read, the prompt sender
+	// would wait for the slow ones for as long as they stall.
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Post(rig.srv.URL+"/api/v2/alerts", "application/json", strings.NewReader(`[{"labels":{"alertname":"Prompt"}}]`))
+	if err != nil {
+		t.Fatalf("a prompt sender behind slow ones: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a prompt sender behind slow ones: %s", resp.Status)
 	}
 }

@@ -305,15 +305,7 @@ func forbiddenWrite(t *testing.T, p *page, cfg, dir, addr string, alertID int64)
 // with tokens configured it needs an admin one.
 func (d *daemon) reload(adminToken ...string) {
 	d.t.Helper()
-	req, _ := http.NewRequest("POST", d.url+"/-/reload", nil)
-	for _, tok := range adminToken {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := d.send("POST", "/-/reload", "", strings.Join(adminToken, ""))
 	if resp.StatusCode != http.StatusOK {
 		d.t.Fatalf("reload: %s", resp.Status)
 	}

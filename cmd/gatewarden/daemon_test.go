@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -118,6 +119,30 @@ func startDaemon(t *testing.T, configFile, storage string, extra ...string) *dae
 
 // eventually polls cond; the daemon scrapes on its own clock, so the tests
 // wait for what it reports instead of sleeping for a guessed time.
+// send makes one request to the daemon, with a bearer token unless token
+// is empty and a JSON Content-Type when there is a body, and returns the
+// answer with its body read.
+func (d *daemon) send(method, path, body, token string) (*http.Response, []byte) {
+	d.t.Helper()
+	req, err := http.NewRequest(method, d.url+path, strings.NewReader(body))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
 func (d *daemon) eventually(what string, cond func() bool) {
 	d.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)

@@ -177,19 +177,11 @@ func (d *daemon) getJSON(path string, v any) { d.adminJSON(path, "", v) }
 // it is empty.
 func (d *daemon) adminJSON(path, token string, v any) {
 	d.t.Helper()
-	req, _ := http.NewRequest("GET", d.url+path, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, body := d.send("GET", path, "", token)
 	if resp.StatusCode != http.StatusOK {
 		d.t.Fatalf("GET %s: %s", path, resp.Status)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	if err := json.Unmarshal(body, v); err != nil {
 		d.t.Fatalf("GET %s: %v", path, err)
 	}
 }

@@ -36,11 +36,9 @@ func TestGrafanaAlertmanagerDataSource(t *testing.T) {
 	cfg := filepath.Join(dir, "gatewarden.yml")
 	writeConfig(t, cfg, amtoolConfig(t, dir))
 	d := startDaemon(t, cfg, filepath.Join(dir, "data"))
-	post, _ := http.NewRequest("POST", d.url+"/api/v2/alerts", strings.NewReader(
-		`[{"labels":{"alertname":"Crit","severity":"critical","master":"m1"}},{"labels":{"alertname":"Warn","severity":"warning","master":"m1"}}]`))
-	post.Header.Set("Authorization", "Bearer "+tokIngest)
-	if resp, err := http.DefaultClient.Do(post); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("posting alerts: %v %v", err, resp)
+	if resp, b := d.send("POST", "/api/v2/alerts",
+		`[{"labels":{"alertname":"Crit","severity":"critical","master":"m1"}},{"labels":{"alertname":"Warn","severity":"warning","master":"m1"}}]`, tokIngest); resp.StatusCode != http.StatusOK {
+		t.Fatalf("posting alerts: %s %s", resp.Status, b)
 	}
 	filter := "filter=" + url.QueryEscape(`master="m1"`)
 	silence := `{"matchers":[{"name":"alertname","value":"Warn","isEqual":true,"isRegex":false}],"startsAt":"` +

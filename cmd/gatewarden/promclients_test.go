@@ -250,7 +250,7 @@ func TestGrafanaRequests(t *testing.T) {
 	for _, r := range reqs {
 		for _, method := range methodsFor(r) {
 			t.Run(method+" "+r.path+"?"+r.params, func(t *testing.T) {
-				checkShape(t, d.send(method, r.path, r.params), r.shape)
+				checkShape(t, d.sendForm(method, r.path, r.params), r.shape)
 			})
 		}
 	}
@@ -266,7 +266,9 @@ func methodsFor(r grafanaRequest) []string {
 	return []string{"GET"}
 }
 
-func (d *daemon) send(method, path, params string) []byte {
+// sendForm sends params as Grafana does: a form body for POST, the query
+// string for GET; the answer must be 200.
+func (d *daemon) sendForm(method, path, params string) []byte {
 	d.t.Helper()
 	var req *http.Request
 	if method == "POST" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -56,15 +55,7 @@ func TestNoSecretInAnyAnswer(t *testing.T) {
 
 	admin := func(method, path, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, d.url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tokAdmin)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := d.send(method, path, body, tokAdmin)
 		return resp.StatusCode, string(b)
 	}
 	channels := map[string]string{
@@ -101,10 +92,8 @@ func TestNoSecretInAnyAnswer(t *testing.T) {
 	}
 	// An alert to the config channel fails at the echo: its error is in
 	// the outbox and, after the last retry, the history.
-	req, _ := http.NewRequest("POST", d.url+"/api/v2/alerts", strings.NewReader(`[{"labels":{"alertname":"Leak"}}]`))
-	req.Header.Set("Authorization", "Bearer "+planted["ingest token"])
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("post: %v %v", err, resp)
+	if resp, b := d.send("POST", "/api/v2/alerts", `[{"labels":{"alertname":"Leak"}}]`, planted["ingest token"]); resp.StatusCode != http.StatusOK {
+		t.Fatalf("post: %s %s", resp.Status, b)
 	}
 	d.eventually("the config channel's failure recorded", func() bool {
 		_, body := admin("GET", "/admin/alert-history?status=failed", "")
@@ -115,14 +104,7 @@ func TestNoSecretInAnyAnswer(t *testing.T) {
 			continue
 		}
 		for _, tok := range []string{tokAdmin, tokRead} {
-			req, _ := http.NewRequest("GET", d.url+e.path, nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_, b := d.send("GET", e.path, "", tok)
 			answers = append(answers, e.path+": "+string(b))
 		}
 	}

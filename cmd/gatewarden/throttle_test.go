@@ -109,12 +109,7 @@ throttle:
 	pol["dry_run"] = true
 	body, _ := json.Marshal(pol)
 	put := func(body string) int {
-		req, _ := http.NewRequest("PUT", d.url+"/admin/throttles/policy", strings.NewReader(body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := d.send("PUT", "/admin/throttles/policy", body, "")
 		return resp.StatusCode
 	}
 	if code := put(string(body)); code != http.StatusOK {
