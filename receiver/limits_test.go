@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/gatewarden/gatewarden/access"
 	"github.com/gatewarden/gatewarden/store"
@@ -40,6 +41,14 @@ func newLimitsRig(t *testing.T, lim Limits) *limitsRig {
 	wg.Go(func() { _ = rec.Run(ctx) })
 	wg.Go(func() { _ = d.Run(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
+	// The dispatcher's first pass over the store runs at its start: one
+	// that read an alert as open before the test resolved it would take
+	// the resolved episode back, and the counts the limits see with it.
+	waitFor(t, "the dispatcher's first resync", func() bool {
+		var m dto.Metric
+		_ = d.m.resyncDuration.Write(&m)
+		return m.GetHistogram().GetSampleCount() > 0
+	})
 	in := NewIngest(IngestOptions{Inbox: Inbox{Episodes: episodes, Recorder: rec, Route: d.Add}, Groups: d, Registerer: prometheus.NewRegistry()})
 	in.Configure(IngestConfig{Enabled: true, Limits: lim})
 	mux := http.NewServeMux()
