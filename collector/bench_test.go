@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/http/httptest"
@@ -47,14 +48,14 @@ func BenchmarkScrapeAppend(b *testing.B) {
 	}
 	l := newLoop("gw", tg, sc, nil, db, newMetrics(prometheus.NewRegistry()), func(Event) {}, slog.New(slog.DiscardHandler))
 	ctx, ts := context.Background(), time.Now().UnixMilli()
-	st, _, err := l.append(ctx, body, ct, ts) // the first scrape creates the series
+	st, _, err := l.append(ctx, bytes.NewReader(body), ct, ts) // the first scrape creates the series
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, _, err := l.append(ctx, body, ct, ts+int64(i+1)*10_000); err != nil {
+		if _, _, err := l.append(ctx, bytes.NewReader(body), ct, ts+int64(i+1)*10_000); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -79,7 +80,7 @@ func BenchmarkFirstScrape(b *testing.B) {
 		db := newTestDB(b)
 		l := newLoop("gw", tg, sc, nil, db, newMetrics(prometheus.NewRegistry()), func(Event) {}, slog.New(slog.DiscardHandler))
 		b.StartTimer()
-		st, _, err := l.append(context.Background(), body, ct, time.Now().UnixMilli())
+		st, _, err := l.append(context.Background(), bytes.NewReader(body), ct, time.Now().UnixMilli())
 		if err != nil {
 			b.Fatal(err)
 		}

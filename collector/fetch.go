@@ -28,25 +28,22 @@ func (e *scrapeError) Unwrap() error { return e.err }
 
 func failure(reason string, err error) error { return &scrapeError{reason: reason, err: err} }
 
-// fetcher reads one target's exposition into a buffer it reuses, so a steady
-// scrape allocates nothing for the body.
+// fetcher requests one target's exposition.
 type fetcher struct {
 	client  *http.Client
 	url     string
 	limit   int64
 	timeout string
-	buf     bytes.Buffer
 	gz      *gzip.Reader
-	// last is the previous body's size: the buffer is kept near it rather
-	// than at the power of two its first growth reached, which for a 100k
-	// series target is 6 MB of memory held for nothing.
-	last int
 }
 
-func (f *fetcher) fetch(ctx context.Context) (body []byte, contentType string, err error) {
+// fetch hands the body to read while the response is open, so it is
+// consumed as it arrives. Errors reading it come out of read as scrape
+// failures with their reason: timeout, HTTP or body size.
+func (f *fetcher) fetch(ctx context.Context, read func(body io.Reader, contentType string) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url, nil)
 	if err != nil {
-		return nil, "", failure(reasonHTTP, err)
+		return failure(reasonHTTP, err)
 	}
 	req.Header.Set("Accept", acceptHeader)
 	req.Header.Set("Accept-Encoding", "gzip")
@@ -54,14 +51,14 @@ func (f *fetcher) fetch(ctx context.Context) (body []byte, contentType string, e
 	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", f.timeout)
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, "", classify(ctx, err)
+		return classify(ctx, err)
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusOK {
-		return nil, "", failure(reasonHTTP, fmt.Errorf("server returned HTTP status %s", resp.Status))
+		return failure(reasonHTTP, fmt.Errorf("server returned HTTP status %s", resp.Status))
 	}
 	r := io.Reader(resp.Body)
 	if resp.Header.Get("Content-Encoding") == "gzip" {
@@ -71,24 +68,51 @@ func (f *fetcher) fetch(ctx context.Context) (body []byte, contentType string, e
 			err = f.gz.Reset(resp.Body)
 		}
 		if err != nil {
-			return nil, "", classify(ctx, err)
+			return classify(ctx, err)
 		}
 		r = f.gz
 	}
-	f.buf.Reset()
-	if want := f.last + f.last/8 + bytes.MinRead; f.last > 0 && f.buf.Cap() > want+want/4 {
-		f.buf = *bytes.NewBuffer(make([]byte, 0, want))
-	}
+	return read(&bodyReader{ctx: ctx, r: r, limit: f.limit}, resp.Header.Get("Content-Type"))
+}
+
+// bodyReader enforces the body size limit and gives read errors their
+// failure reason.
+type bodyReader struct {
+	ctx         context.Context
+	r           io.Reader
+	limit, read int64
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
 	// One byte past the limit tells an oversized body from one exactly at it.
-	n, err := f.buf.ReadFrom(io.LimitReader(r, f.limit+1))
-	f.last = int(n)
-	if err != nil {
-		return nil, "", classify(ctx, err)
+	if left := b.limit - b.read + 1; int64(len(p)) > left {
+		p = p[:left]
 	}
-	if n > f.limit {
-		return nil, "", failure(reasonBodySize, fmt.Errorf("%w: more than %d bytes", errBodySizeLimit, f.limit))
+	n, err := b.r.Read(p)
+	if b.read += int64(n); b.read > b.limit {
+		return 0, failure(reasonBodySize, fmt.Errorf("%w: more than %d bytes", errBodySizeLimit, b.limit))
 	}
-	return f.buf.Bytes(), resp.Header.Get("Content-Type"), nil
+	if err != nil && err != io.EOF {
+		err = classify(b.ctx, err)
+	}
+	return n, err
+}
+
+// bodyBuffer holds a whole body for the parsers that need one, reused
+// between scrapes.
+type bodyBuffer struct {
+	buf bytes.Buffer
+	// last is the previous body's size: the buffer is kept near it rather
+	// than at the power of two its first growth reached, which for a 100k
+	// series target is 6 MB of memory held for nothing.
+	last int
+}
+
+func (b *bodyBuffer) read(r io.Reader) ([]byte, error) {
+	b.buf = *bytes.NewBuffer(fitted(b.buf.Bytes(), b.last))
+	n, err := b.buf.ReadFrom(r)
+	b.last = int(n)
+	return b.buf.Bytes(), err
 }
 
 func classify(ctx context.Context, err error) error {

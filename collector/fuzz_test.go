@@ -1,9 +1,11 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http/httptest"
 	"os"
 	"strconv"
@@ -71,22 +73,9 @@ func FuzzScrapeAppend(f *testing.F) {
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
 	logger := slog.New(slog.DiscardHandler)
-	type job struct {
-		sc *config.ScrapeConfig
-		t  *target
-	}
-	var jobs []job
+	var jobs []fuzzJob
 	for _, yml := range fuzzJobs {
-		cfg, err := config.Load([]byte("scrape_configs:\n  - job_name: gw\n"+yml), "")
-		if err != nil {
-			f.Fatal(err)
-		}
-		sc := cfg.ScrapeConfigs[0]
-		tg, err := newTarget(sc, "127.0.0.1:9300", map[string]string{"env": "fuzz"})
-		if err != nil {
-			f.Fatal(err)
-		}
-		jobs = append(jobs, job{sc, tg})
+		jobs = append(jobs, newFuzzJob(f, yml))
 	}
 
 	f.Fuzz(func(t *testing.T, body []byte, mode uint8) {
@@ -111,7 +100,7 @@ func FuzzScrapeAppend(f *testing.F) {
 		l := newLoop("gw", j.t, j.sc, nil, rec, m, func(Event) {}, logger)
 		for i := range 2 {
 			rec.committed = rec.committed[:0]
-			st, names, err := l.append(context.Background(), body, ct, time.Date(2026, 11, 22, 10, 0, 10*i, 0, time.UTC).UnixMilli())
+			st, names, err := l.append(context.Background(), bytes.NewReader(body), ct, time.Date(2026, 11, 22, 10, 0, 10*i, 0, time.UTC).UnixMilli())
 			checkAppend(t, j.sc, rec.committed, st, names, err)
 		}
 	})
@@ -182,6 +171,8 @@ func fuzzTimestamp(i int) string {
 type appended struct {
 	lset  labels.Labels
 	stale bool
+	t     int64
+	v     uint64 // the float's bits, so NaNs compare
 }
 
 // recordingAppendable hands out appenders that remember what they carried
@@ -205,7 +196,7 @@ type recordingAppender struct {
 func (a *recordingAppender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
 	ref, err := a.Appender.Append(ref, l, t, v)
 	if err == nil {
-		a.pending = append(a.pending, appended{l, value.IsStaleNaN(v)})
+		a.pending = append(a.pending, appended{lset: l, stale: value.IsStaleNaN(v), t: t, v: math.Float64bits(v)})
 	}
 	return ref, err
 }
@@ -213,7 +204,7 @@ func (a *recordingAppender) Append(ref storage.SeriesRef, l labels.Labels, t int
 func (a *recordingAppender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
 	ref, err := a.Appender.AppendHistogram(ref, l, t, h, fh)
 	if err == nil {
-		a.pending = append(a.pending, appended{lset: l})
+		a.pending = append(a.pending, appended{lset: l, t: t})
 	}
 	return ref, err
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"mime"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -40,9 +41,15 @@ type Event struct {
 // cacheEntry remembers what one exposition line became, so a steady target
 // costs a map lookup per sample rather than a label parse and relabeling.
 type cacheEntry struct {
-	ref       storage.SeriesRef
-	lset      labels.Labels
-	lastSeen  uint64
+	ref  storage.SeriesRef
+	lset labels.Labels
+	// hash is the first half of the series' key: enough to confirm a
+	// guess at its position (a false match is a 2⁻⁶⁴ chance per line).
+	hash     uint64
+	lastSeen uint64
+	// pos is the series' place in the last scrape that had it, so the
+	// next scrape finds it there first.
+	pos       int32
 	dropped   bool // metric relabeling dropped it
 	explicit  bool // its last sample carried a timestamp: no staleness marker, as in Prometheus
 	committed bool // a scrape with it has landed, so it is no longer new
@@ -76,10 +83,14 @@ type loop struct {
 	notify  func(Event)
 	logger  *slog.Logger
 
+	body       bodyBuffer
+	text       textState
+	windowSize int // the text reader's window, small in tests to cut lines
 	symbols    *labels.SymbolTable
 	lb         *labels.Builder
 	cache      map[cacheKey]*cacheEntry
 	prev, cur  []*cacheEntry
+	staged     []stagedSample
 	iter       uint64
 	reportLset [len(reportNames)]labels.Labels
 	reportRef  [len(reportNames)]storage.SeriesRef
@@ -98,14 +109,15 @@ type loop struct {
 func newLoop(job string, t *target, sc *config.ScrapeConfig, client *http.Client, app storage.Appendable, m *metrics, notify func(Event), logger *slog.Logger) *loop {
 	l := &loop{
 		job: job, t: t, sc: sc, app: app, m: m, notify: notify,
-		logger:  logger.With("target", t.url),
-		symbols: labels.NewSymbolTable(),
-		lb:      labels.NewBuilder(labels.EmptyLabels()),
-		cache:   map[cacheKey]*cacheEntry{},
-		fetcher: fetcher{client: client, url: t.url, limit: int64(sc.BodySizeLimit), timeout: formatSeconds(t.timeout.Seconds())},
-		meta:    newMetadataCache(),
-		done:    make(chan struct{}),
-		now:     time.Now,
+		logger:     logger.With("target", t.url),
+		symbols:    labels.NewSymbolTable(),
+		lb:         labels.NewBuilder(labels.EmptyLabels()),
+		cache:      map[cacheKey]*cacheEntry{},
+		fetcher:    fetcher{client: client, url: t.url, limit: int64(sc.BodySizeLimit), timeout: formatSeconds(t.timeout.Seconds())},
+		meta:       newMetadataCache(),
+		windowSize: minWindow,
+		done:       make(chan struct{}),
+		now:        time.Now,
 	}
 	for i, name := range reportNames {
 		l.reportLset[i] = labels.NewBuilder(t.labels).Set(labels.MetricName, name).Labels()
@@ -146,18 +158,24 @@ func (l *loop) run(ctx context.Context) {
 // storage, meta series, status, metrics and subscribers.
 func (l *loop) scrape(ctx context.Context, start time.Time) {
 	began := time.Now() // the duration is real time even when start is not
+	ts := timestamp.FromTime(start)
+	var (
+		st    scrapeStats
+		names []string
+	)
 	sctx, cancel := context.WithTimeout(ctx, l.t.timeout)
-	body, contentType, err := l.fetcher.fetch(sctx)
+	err := l.fetcher.fetch(sctx, func(r io.Reader, contentType string) error {
+		var err error
+		st, names, err = l.append(ctx, r, contentType, ts)
+		return err
+	})
 	cancel()
 	if ctx.Err() != nil {
 		return // shutting down: an interrupted scrape is not a failed one
 	}
-	ts := timestamp.FromTime(start)
 	l.lastTs = ts
-	var st scrapeStats
-	var names []string
-	if err == nil {
-		st, names, err = l.append(ctx, body, contentType, ts)
+	if fetchFailed(err) {
+		st, names = scrapeStats{}, nil // as Prometheus: a body not received was not scraped
 	}
 	if err != nil {
 		l.staleAll(ctx, ts)
@@ -200,34 +218,206 @@ func (l *loop) snapshot() TargetStatus {
 	return l.status
 }
 
-// append parses body and appends it in one transaction: a scrape lands whole
-// or not at all. Series of the previous scrape that are missing get
-// staleness markers, as Prometheus writes them.
-func (l *loop) append(ctx context.Context, body []byte, contentType string, ts int64) (st scrapeStats, names []string, err error) {
+// append reads one scrape's body from r into one transaction: a scrape
+// lands whole or not at all. Series of the previous scrape that are missing
+// get staleness markers, as Prometheus writes them.
+func (l *loop) append(ctx context.Context, r io.Reader, contentType string, ts int64) (scrapeStats, []string, error) {
+	return l.transact(ctx, ts, func(b *batch) error {
+		if !isText(contentType) {
+			return l.appendParsed(b, r, contentType)
+		}
+		return l.appendText(b, r)
+	})
+}
+
+// isText says whether textparse would read contentType with its text
+// parser, as it does any type it does not know (the fallback).
+func isText(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err != nil || mt != "application/openmetrics-text" && mt != "application/vnd.google.protobuf"
+}
+
+// appendParsed reads the whole body, then parses it: the formats other
+// than text are read this way.
+func (l *loop) appendParsed(b *batch, r io.Reader, contentType string) error {
+	body, err := l.body.read(r)
+	if err != nil {
+		return err
+	}
 	p, perr := textparse.New(body, contentType, l.symbols, textparse.ParserOptions{FallbackContentType: "text/plain"})
 	if p == nil {
-		return st, nil, failure(reasonParse, perr)
+		return failure(reasonParse, perr)
 	}
-	app := l.app.Appender(ctx)
-	cr := &creator{app: l.app, ctx: ctx}
-	defer func() {
-		cr.flush()
-		if err != nil {
-			_ = app.Rollback()
-		}
-	}()
+	return b.parse(p)
+}
+
+// transact runs fill, which stages a scrape's samples, then stores them.
+// Everything that can fail a scrape in Prometheus (parsing, limits) is
+// decided before the first sample is stored, so a failed scrape stores
+// nothing.
+func (l *loop) transact(ctx context.Context, ts int64, fill func(*batch) error) (st scrapeStats, names []string, err error) {
 	l.iter++
-	cur := l.cur[:0]
-	limit := int(l.sc.SampleLimit)
-	droppedSeen := 0
-	var lset labels.Labels
+	b := &batch{l: l, cr: &creator{app: l.app, ctx: ctx}, ts: ts, cur: l.cur[:0], staged: fitted(l.staged, len(l.prev))}
+	defer func() {
+		b.cr.flush()
+		l.staged = b.staged[:0]
+	}()
+	if err := fill(b); err != nil {
+		return b.st, nil, err
+	}
+	if limit := int(l.sc.SampleLimit); limit > 0 && b.st.postRelabel > limit {
+		return b.st, nil, failure(reasonSampleLimit, fmt.Errorf("sample_limit exceeded: %d samples, limit %d", b.st.postRelabel, limit))
+	}
+	b.cr.flush() // the series records go to the WAL before the samples naming them
+	if err := b.store(ctx); err != nil {
+		return b.st, nil, err
+	}
+	for _, ce := range b.cur {
+		if !ce.committed {
+			b.st.added++
+			ce.committed = true
+		}
+	}
+	l.prev, l.cur = b.cur, l.prev
+	l.evict(len(b.cur) + b.droppedSeen)
+	l.meta.expire(l.iter)
+	return b.st, b.names, nil
+}
+
+// samplesPerCommit bounds the samples one storage transaction carries.
+// The head's append buffers come from pools that a garbage collection
+// empties, so one transaction per 100k-series scrape regrew 17 MB of them
+// at every scrape; transactions of this size reuse one set, and the
+// samples wait in the loop's own buffer, kept between scrapes.
+const samplesPerCommit = 8192
+
+// stagedSample is a sample parsed and checked, waiting to be stored.
+// Native histograms, which only protobuf carries, wait beside them.
+type stagedSample struct {
+	ce *cacheEntry
+	t  int64
+	v  float64
+}
+
+type stagedHistogram struct {
+	h  *histogram.Histogram
+	fh *histogram.FloatHistogram
+}
+
+// fitted is s emptied, or a new slice if s is far from n, the size the
+// last scrape needed: kept near it rather than at the power of two that
+// growing to it reached.
+func fitted[T any](s []T, n int) []T {
+	want := n + n/8 + 64
+	if cap(s) < n || cap(s) > want+want/4 {
+		return make([]T, 0, want)
+	}
+	return s[:0]
+}
+
+// store appends the staged samples, then staleness markers for the series
+// the previous scrape had and this one lacks. A query may see part of a
+// scrape while this runs, as it may see one target's scrape and not
+// another's; a storage error leaves what was committed.
+func (b *batch) store(ctx context.Context) error {
+	app, n := b.l.app.Appender(ctx), 0
+	next := func() error {
+		if n++; n < samplesPerCommit {
+			return nil
+		}
+		err := app.Commit()
+		app, n = b.l.app.Appender(ctx), 0
+		return err
+	}
+	for i, s := range b.staged {
+		if err := b.append(app, s, b.hists[i]); err != nil {
+			_ = app.Rollback()
+			return err
+		}
+		if err := next(); err != nil {
+			_ = app.Rollback()
+			return failure(reasonStorage, err)
+		}
+	}
+	for _, ce := range b.l.prev {
+		if ce.lastSeen != b.l.iter && !ce.explicit {
+			_, _ = app.Append(ce.ref, ce.lset, b.ts, staleNaN)
+		}
+	}
+	if err := app.Commit(); err != nil {
+		return failure(reasonStorage, err)
+	}
+	return nil
+}
+
+func (b *batch) append(app storage.Appender, s stagedSample, h stagedHistogram) error {
+	ce := s.ce
+	var (
+		ref storage.SeriesRef
+		err error
+	)
+	if h.h != nil || h.fh != nil {
+		ref, err = app.AppendHistogram(ce.ref, ce.lset, s.t, h.h, h.fh)
+	} else {
+		ref, err = app.Append(ce.ref, ce.lset, s.t, s.v)
+	}
+	if err != nil {
+		if reason := rejection(err); reason != "" {
+			b.st.reject(reason)
+			return nil
+		}
+		return failure(reasonStorage, err)
+	}
+	ce.ref = ref
+	// __name__ sorts first, so Get is a prefix read, with no allocation.
+	if name := ce.lset.Get(labels.MetricName); len(b.names) == 0 || b.names[len(b.names)-1] != name {
+		b.names = append(b.names, name)
+	}
+	return nil
+}
+
+// batch is one scrape on its way into storage.
+type batch struct {
+	l           *loop
+	cr          *creator
+	staged      []stagedSample
+	hists       map[int]stagedHistogram // by index in staged
+	ts          int64
+	cur         []*cacheEntry
+	st          scrapeStats
+	names       []string
+	droppedSeen int
+	lset        labels.Labels
+	// next is where the coming series stood in the last scrape: targets
+	// expose in a stable order, so the cache is mostly read in sequence
+	// rather than probed at random.
+	next int
+}
+
+// lookup finds the cache entry of the series with key.
+func (b *batch) lookup(key cacheKey) *cacheEntry {
+	prev := b.l.prev
+	if b.next < len(prev) && prev[b.next].hash == key.a {
+		b.next++
+		return prev[b.next-1]
+	}
+	ce := b.l.cache[key]
+	if ce != nil && !ce.dropped {
+		b.next = int(ce.pos) + 1 // a wrong guess costs only this probe
+	}
+	return ce
+}
+
+// parse appends what p reads until its end.
+func (b *batch) parse(p textparse.Parser) error {
+	l := b.l
 	for {
 		e, err := p.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return st, nil, failure(reasonParse, err)
+			return failure(reasonParse, err)
 		}
 		if l.meta.observe(p, e, l.iter) || (e != textparse.EntrySeries && e != textparse.EntryHistogram) {
 			continue
@@ -244,85 +434,62 @@ func (l *loop) append(ctx context.Context, body []byte, contentType string, ts i
 		} else {
 			met, tp, h, fh = p.Histogram()
 		}
-		st.scraped++
 		key := l.keyOf(met)
-		ce := l.cache[key]
+		ce := b.lookup(key)
 		if ce == nil {
-			p.Labels(&lset)
-			if ce, err = l.newEntry(key, lset); err != nil {
-				return st, nil, err
+			p.Labels(&b.lset)
+			if ce, err = l.newEntry(key, b.lset); err != nil {
+				return err
 			}
 		}
-		if ce.dropped {
-			if ce.lastSeen != l.iter {
-				droppedSeen++
-			}
-			ce.lastSeen = l.iter
-			continue
+		if err := b.add(ce, tp, v, h, fh); err != nil {
+			return err
 		}
-		st.postRelabel++
-		if limit > 0 && st.postRelabel > limit {
-			continue // keep counting, so the report says how far over it was
-		}
-		explicit := tp != nil && l.sc.HonorsTimestamps()
-		if ce.lastSeen == l.iter && !explicit {
-			// The same series twice in one scrape: the first sample wins, as
-			// the TSDB would keep it, and the scrape still counts.
-			st.reject(rejectDuplicate)
-			continue
-		}
+	}
+}
+
+// add appends one sample of the series ce stands for.
+func (b *batch) add(ce *cacheEntry, tp *int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram) error {
+	l := b.l
+	b.st.scraped++
+	if ce.dropped {
 		if ce.lastSeen != l.iter {
-			cur = append(cur, ce)
+			b.droppedSeen++
 		}
-		ce.lastSeen, ce.explicit = l.iter, explicit
-		t := ts
-		if explicit {
-			t = *tp
-		}
-		var ref storage.SeriesRef
-		if h != nil || fh != nil {
-			ref, err = app.AppendHistogram(ce.ref, ce.lset, t, h, fh)
-		} else {
-			if ce.ref == 0 {
-				ce.ref = cr.create(ce.lset, t, v)
-			}
-			ref, err = app.Append(ce.ref, ce.lset, t, v)
-		}
-		if err != nil {
-			if reason := rejection(err); reason != "" {
-				st.reject(reason)
-				continue
-			}
-			return st, nil, failure(reasonStorage, err)
-		}
-		ce.ref = ref
-		// __name__ sorts first, so Get is a prefix read, with no allocation.
-		if name := ce.lset.Get(labels.MetricName); len(names) == 0 || names[len(names)-1] != name {
-			names = append(names, name)
-		}
+		ce.lastSeen = l.iter
+		return nil
 	}
-	if limit > 0 && st.postRelabel > limit {
-		return st, nil, failure(reasonSampleLimit, fmt.Errorf("sample_limit exceeded: %d samples, limit %d", st.postRelabel, limit))
+	b.st.postRelabel++
+	if limit := int(l.sc.SampleLimit); limit > 0 && b.st.postRelabel > limit {
+		return nil // keep counting, so the report says how far over it was
 	}
-	for _, ce := range l.prev {
-		if ce.lastSeen != l.iter && !ce.explicit {
-			_, _ = app.Append(ce.ref, ce.lset, ts, staleNaN)
+	explicit := tp != nil && l.sc.HonorsTimestamps()
+	if ce.lastSeen == l.iter && !explicit {
+		// The same series twice in one scrape: the first sample wins, as
+		// the TSDB would keep it, and the scrape still counts.
+		b.st.reject(rejectDuplicate)
+		return nil
+	}
+	if ce.lastSeen != l.iter {
+		ce.pos = int32(len(b.cur))
+		b.cur = append(b.cur, ce)
+	}
+	ce.lastSeen, ce.explicit = l.iter, explicit
+	t := b.ts
+	if explicit {
+		t = *tp
+	}
+	if ce.ref == 0 && h == nil && fh == nil {
+		ce.ref = b.cr.create(ce.lset, t, v)
+	}
+	if h != nil || fh != nil {
+		if b.hists == nil {
+			b.hists = map[int]stagedHistogram{}
 		}
+		b.hists[len(b.staged)] = stagedHistogram{h, fh}
 	}
-	cr.flush() // the series records go to the WAL before the samples naming them
-	if err := app.Commit(); err != nil {
-		return st, nil, failure(reasonStorage, err)
-	}
-	for _, ce := range cur {
-		if !ce.committed {
-			st.added++
-			ce.committed = true
-		}
-	}
-	l.prev, l.cur = cur, l.prev
-	l.evict(len(cur) + droppedSeen)
-	l.meta.expire(l.iter)
-	return st, names, nil
+	b.staged = append(b.staged, stagedSample{ce: ce, t: t, v: v})
+	return nil
 }
 
 // seriesPerBatch bounds the new series one transaction records.
@@ -392,7 +559,7 @@ var seedA, seedB = maphash.MakeSeed(), maphash.MakeSeed()
 // honor_labels says, metric relabeling, then the limits and name checks that
 // fail the scrape in Prometheus.
 func (l *loop) newEntry(key cacheKey, lset labels.Labels) (*cacheEntry, error) {
-	ce := &cacheEntry{}
+	ce := &cacheEntry{hash: key.a}
 	lset = l.mutate(lset)
 	if lset.IsEmpty() {
 		ce.dropped = true
@@ -433,6 +600,11 @@ func (l *loop) mutate(lset labels.Labels) labels.Labels {
 		return labels.EmptyLabels()
 	}
 	return lb.Labels()
+}
+
+func fetchFailed(err error) bool {
+	var se *scrapeError
+	return errors.As(err, &se) && (se.reason == reasonHTTP || se.reason == reasonTimeout || se.reason == reasonBodySize)
 }
 
 func rejection(err error) string {
