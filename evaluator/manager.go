@@ -70,6 +70,7 @@ type Manager struct {
 	stops          map[*Group]func()
 	restored       map[string]map[uint64]*target // loaded from the snapshot, claimed by groups
 	cache          queryCache
+	selects        selectCache
 	url            *url.URL // ExternalURL parsed, for the pathPrefix template function
 }
 
@@ -138,6 +139,13 @@ func (m *Manager) ApplyConfig(cfg *config.Config) error {
 			next[g.Key()] = g
 		}
 	}
+	var exprs []string
+	for _, g := range next {
+		for _, p := range g.plans {
+			exprs = append(exprs, p.expr)
+		}
+	}
+	m.selects.share(exprs)
 	m.mtx.Lock()
 	old := m.groups
 	stops := m.takeStops()
@@ -376,7 +384,7 @@ func (m *Manager) query(ctx context.Context, expr string, ts time.Time) (promql.
 
 // exec runs one instant query. Results are shared read-only between rules.
 func (m *Manager) exec(ctx context.Context, expr string, ts time.Time) (promql.Vector, error) {
-	return InstantQuery(ctx, m.o.Engine, m.o.Queryable, expr, ts)
+	return InstantQuery(ctx, m.o.Engine, m.selects.queryable(m.o.Queryable, ts), expr, ts)
 }
 
 // InstantQuery runs expr at ts as rules do: a scalar result is one sample
