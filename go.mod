@@ -3,6 +3,7 @@ module github.com/gatewarden/gatewarden
 go 1.26.0
 
 require (
+	github.com/VictoriaMetrics/fastcache v1.13.2
 	github.com/alecthomas/kingpin/v2 v2.4.0
 	github.com/alecthomas/units v0.0.0-20240927000941-0f3dac36c52b
 	github.com/chromedp/chromedp v0.23.0
