@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/prometheus/storage"
 )
 
-// append reads one scrape's body from r into one transaction: a scrape
-// lands whole or not at all. Series of the previous scrape that are missing
-// get staleness markers, as Prometheus writes them.
+// append reads one scrape's body from r and stores it; a scrape that does
+// not parse or breaks a limit stores nothing. Series of the previous scrape
+// that are missing get staleness markers, as Prometheus writes them.
 func (l *loop) append(ctx context.Context, r io.Reader, contentType string, ts int64) (scrapeStats, []string, error) {
 	return l.transact(ctx, ts, func(b *batch) error {
 		if !isText(contentType) {
