@@ -20,6 +20,9 @@ type Throttles interface {
 	Policy() *throttle.Policy
 	SavePolicy(ctx context.Context, p config.ThrottlePolicy, actor string) (*throttle.Policy, error)
 	ResetPolicy(ctx context.Context, actor string) error
+	Automation() throttle.Automation
+	SetAutomation(ctx context.Context, enabled bool, reason, actor string) (throttle.Automation, int, error)
+	Reconcile(ctx context.Context) (throttle.Reconciliation, error)
 }
 
 // SetThrottles attaches the auto-throttle; without one its routes answer
@@ -39,6 +42,9 @@ func (a *API) throttleRoutes() []route {
 		{"GET /admin/throttles/policy", false, a.getThrottlePolicy},
 		{"PUT /admin/throttles/policy", true, a.putThrottlePolicy},
 		{"DELETE /admin/throttles/policy", true, a.resetThrottlePolicy},
+		{"GET /admin/throttles/automation", false, a.getAutomation},
+		{"PUT /admin/throttles/automation", true, a.putAutomation},
+		{"POST /admin/throttles/reconcile", true, a.reconcileThrottles},
 	}
 }
 
@@ -198,4 +204,76 @@ func (a *API) resetThrottlePolicy(w http.ResponseWriter, r *http.Request) error 
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// automationJSON is the kill switch as the admin API shows it; times are
+// unix seconds, as everywhere in the admin API.
+type automationJSON struct {
+	Enabled   bool   `json:"enabled"`
+	Reason    string `json:"reason"`
+	ChangedBy string `json:"changed_by,omitempty"`
+	ChangedAt *int64 `json:"changed_at,omitempty"`
+	Released  *int   `json:"released,omitempty"` // by this change
+}
+
+func automationOut(au throttle.Automation) automationJSON {
+	return automationJSON{Enabled: au.Enabled, Reason: au.Reason, ChangedBy: au.ChangedBy, ChangedAt: unix(au.ChangedAt)}
+}
+
+func (a *API) getAutomation(w http.ResponseWriter, _ *http.Request) error {
+	t, err := a.throttlesOn()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, automationOut(t.Automation()))
+}
+
+// putAutomation is the kill switch: {"enabled": false, "reason": "…",
+// "by": "…"} releases every automated throttle and stops new decisions.
+func (a *API) putAutomation(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.throttlesOn()
+	if err != nil {
+		return err
+	}
+	var b struct {
+		Enabled *bool  `json:"enabled"`
+		Reason  string `json:"reason"`
+		By      string `json:"by"`
+	}
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	if b.Enabled == nil {
+		return badRequest("enabled is required: true or false")
+	}
+	reason := strings.TrimSpace(b.Reason)
+	if !*b.Enabled && reason == "" {
+		return badRequest("reason is required to disable the automation")
+	}
+	by := strings.TrimSpace(b.By)
+	if by == "" {
+		by = "admin"
+	}
+	au, n, err := t.SetAutomation(r.Context(), *b.Enabled, reason, "user:"+by)
+	if err != nil {
+		return err
+	}
+	out := automationOut(au)
+	out.Released = &n
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) reconcileThrottles(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.throttlesOn()
+	if err != nil {
+		return err
+	}
+	rec, err := t.Reconcile(r.Context())
+	if err != nil {
+		return &httpError{http.StatusBadGateway, err.Error()}
+	}
+	if rec.Differences == nil {
+		rec.Differences = []throttle.Difference{}
+	}
+	return writeJSON(w, http.StatusOK, rec)
 }

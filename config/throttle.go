@@ -36,6 +36,15 @@ const (
 	DefaultThrottleFailureAlertAfter = 2
 	DefaultThrottleFalsePositives    = 3
 	DefaultThrottlePath              = "/internal/gateway/throttle"
+	DefaultThrottleReconcile         = time.Minute
+)
+
+// What reconcile does with a throttle in force at the gateway that came
+// from one of gatewarden's own calls but that gatewarden does not manage
+// (an apply that timed out, then took effect).
+const (
+	OrphanAdopt   = "adopt"   // manage it from then on, released as usual
+	OrphanRelease = "release" // restore the limit before it at once
 )
 
 // Throttle verification methods.
@@ -52,8 +61,28 @@ const (
 type ThrottleConfig struct {
 	Gateway ThrottleGateway `yaml:"gateway"`
 	// Workers bound the gateway calls in flight at once.
-	Workers        int `yaml:"workers"`
+	Workers int `yaml:"workers"`
+	// Automation is the kill switch's default: false starts with the
+	// automation off (anomalies are alerts only). The admin API's setting,
+	// kept in the store, wins over it.
+	Automation ThrottleAutomation `yaml:"automation"`
+	Reconcile  ThrottleReconcile  `yaml:"reconcile"`
 	ThrottlePolicy `yaml:",inline"`
+}
+
+// ThrottleAutomation is the kill switch's default.
+type ThrottleAutomation struct {
+	Enabled *bool `yaml:"enabled"`
+}
+
+// On is the default with the section left out: on.
+func (a ThrottleAutomation) On() bool { return a.Enabled == nil || *a.Enabled }
+
+// ThrottleReconcile compares the gateway's throttle list with gatewarden's
+// state every Interval (0s: only on demand).
+type ThrottleReconcile struct {
+	Interval *Duration `yaml:"interval"`
+	Orphans  string    `yaml:"orphans"`
 }
 
 // ThrottleGateway is the gateway's throttle endpoint and how it is called.
@@ -193,6 +222,13 @@ func (c *ThrottleConfig) applyDefaults() {
 	}
 	setDuration(&g.VerifyTimeout, DefaultThrottleVerifyTimeout)
 	setInt(&c.Workers, DefaultThrottleWorkers)
+	if c.Reconcile.Interval == nil {
+		d := Duration(DefaultThrottleReconcile)
+		c.Reconcile.Interval = &d
+	}
+	if c.Reconcile.Orphans == "" {
+		c.Reconcile.Orphans = OrphanAdopt
+	}
 	c.ThrottlePolicy.ApplyDefaults()
 }
 
@@ -274,6 +310,12 @@ func (c *ThrottleConfig) validate(p ...any) []yamlfile.PathError {
 	errs = append(errs, validClient(g.BasicAuth, g.Authorization, g.TLSConfig, func(q ...any) []any { return at(append([]any{"gateway"}, q...)...) })...)
 	if c.Workers < 1 || c.Workers > 1024 {
 		add(fmt.Sprintf("workers must be between 1 and 1024, got %d", c.Workers), "workers")
+	}
+	if *c.Reconcile.Interval < 0 {
+		add("reconcile interval must not be negative", "reconcile", "interval")
+	}
+	if o := c.Reconcile.Orphans; o != OrphanAdopt && o != OrphanRelease {
+		add(fmt.Sprintf("reconcile orphans must be %s or %s, not %q", OrphanAdopt, OrphanRelease, o), "reconcile", "orphans")
 	}
 	return append(errs, c.ThrottlePolicy.validate(p...)...)
 }

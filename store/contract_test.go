@@ -56,6 +56,7 @@ func runContract(t *testing.T, newDB backend) {
 		{"ThrottleConcurrentCreate", testThrottleConcurrentCreate},
 		{"ThrottleFeedback", testThrottleFeedback},
 		{"ThrottlePolicy", testThrottlePolicy},
+		{"ThrottleAutomation", testThrottleAutomation},
 		{"ThrottleValidation", testThrottleValidation},
 		{"MigrateFromV2", testMigrateFromV2},
 		{"MigrateFromV3", testMigrateFromV3},

@@ -219,3 +219,23 @@ func testMigrateFromV2(t *testing.T, newDB backend) {
 	}
 	must(s.CreateThrottle(ctx, newThrottle("i1", "k")))
 }
+
+func testThrottleAutomation(t *testing.T, newDB backend) {
+	s := openStore(t, newDB(t))
+	_, err := s.GetThrottleAutomation(ctx)
+	wantErr(t, err, ErrNotFound)
+	off := must(s.PutThrottleAutomation(ctx, ThrottleAutomation{Enabled: false, Reason: "incident 42", ChangedBy: "alice", ChangedAt: throttleBase}))
+	if off.Enabled || off.Reason != "incident 42" || off.ChangedBy != "alice" || !off.ChangedAt.Equal(throttleBase) {
+		t.Fatalf("put %+v", off)
+	}
+	must(s.PutThrottleAutomation(ctx, ThrottleAutomation{Enabled: true, ChangedBy: "bob"}))
+	if got := must(s.GetThrottleAutomation(ctx)); !got.Enabled || got.ChangedBy != "bob" || got.Reason != "" || got.ChangedAt.IsZero() {
+		t.Fatalf("get %+v", got)
+	}
+	row := must(s.CreateThrottle(ctx, Throttle{TenantID: "t", PluginID: "p", InstanceID: "i", State: ThrottleThrottling, Op: "apply", OpKey: "key-1", DecidedAt: throttleBase}))
+	if got := must(s.GetThrottleByKey(ctx, "key-1")); got.ID != row.ID {
+		t.Fatalf("by key: %+v, want id %d", got, row.ID)
+	}
+	_, err = s.GetThrottleByKey(ctx, "key-2")
+	wantErr(t, err, ErrNotFound)
+}

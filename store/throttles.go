@@ -280,3 +280,54 @@ func (s *Store) DeleteThrottlePolicy(ctx context.Context) (err error) {
 	res, err := s.exec(ctx, "DELETE FROM throttle_policy WHERE id = 1")
 	return affectedOne(res, err)
 }
+
+// ThrottleAutomation is the kill switch: whether the auto-throttle acts,
+// who last changed that, and why.
+type ThrottleAutomation struct {
+	Enabled   bool
+	Reason    string
+	ChangedBy string
+	ChangedAt time.Time
+}
+
+// PutThrottleAutomation saves the kill switch, replacing the previous
+// setting.
+func (s *Store) PutThrottleAutomation(ctx context.Context, a ThrottleAutomation) (out ThrottleAutomation, err error) {
+	defer s.op("put_throttle_automation", &err)()
+	if err = s.checkOpen(); err != nil {
+		return out, err
+	}
+	if a.ChangedAt.IsZero() {
+		a.ChangedAt = nowUTC()
+	}
+	var at sql.NullInt64
+	err = s.w.QueryRowContext(ctx, s.d.rebind(`INSERT INTO throttle_automation (id, enabled, reason, changed_by, changed_at)
+		VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, reason = excluded.reason,
+		changed_by = excluded.changed_by, changed_at = excluded.changed_at
+		RETURNING enabled, reason, changed_by, changed_at`), a.Enabled, a.Reason, a.ChangedBy, dbTime(a.ChangedAt)).Scan(&out.Enabled, &out.Reason, &out.ChangedBy, &at)
+	out.ChangedAt = goTime(at)
+	return out, err
+}
+
+// GetThrottleAutomation returns the saved kill switch, ErrNotFound if it
+// was never set (the config file's default applies).
+func (s *Store) GetThrottleAutomation(ctx context.Context) (a ThrottleAutomation, err error) {
+	defer s.op("get_throttle_automation", &err)()
+	if err = s.checkOpen(); err != nil {
+		return a, err
+	}
+	var at sql.NullInt64
+	err = s.r.QueryRowContext(ctx, "SELECT enabled, reason, changed_by, changed_at FROM throttle_automation WHERE id = 1").Scan(&a.Enabled, &a.Reason, &a.ChangedBy, &at)
+	a.ChangedAt = goTime(at)
+	return a, err
+}
+
+// GetThrottleByKey returns the decision whose latest gateway call carried
+// key, ErrNotFound if none did.
+func (s *Store) GetThrottleByKey(ctx context.Context, key string) (t Throttle, err error) {
+	defer s.op("get_throttle_by_key", &err)()
+	if err = s.checkOpen(); err != nil {
+		return t, err
+	}
+	return scanThrottle(s.r.QueryRowContext(ctx, s.d.rebind("SELECT "+throttleCols+" FROM throttles WHERE op_key = ?"), key))
+}

@@ -33,6 +33,9 @@ type Controller struct {
 	polMu       sync.Mutex
 	base, saved *Policy // the config file's, the admin API's
 	pol         atomic.Pointer[Policy]
+	auto        atomic.Pointer[Automation]
+	reconcileMu sync.Mutex // one reconcile at a time
+	unsupported bool       // the gateway has no list: said once, under reconcileMu
 
 	mu        sync.Mutex
 	recs      map[Instance]*record  // decisions being or having been applied
@@ -62,6 +65,7 @@ type record struct {
 	// lowest step went out.
 	escalated bool
 	release   *releaseReq // wanted as soon as the job in flight ends
+	settled   time.Time   // monotonic: when its last job ended
 }
 
 type releaseReq struct {
@@ -96,10 +100,12 @@ func New(o Options) (*Controller, error) {
 		fails: map[Instance]int{}, open: map[openKey]Notice{}, perPlugin: map[Plugin]int{}, plugins: map[Plugin]int{}}
 	c.pol.Store(o.Policy)
 	c.ctx, c.stop = context.WithCancel(context.Background())
+	c.m = newMetrics(o.Registerer, c.activeCount, func() float64 { return float64(c.q.len()) })
+	c.auto.Store(&Automation{Enabled: !o.AutomationOff})
+	c.m.automated.Set(boolGauge(!o.AutomationOff))
 	if o.Lister != nil {
 		c.lists = &listShare{src: o.Lister}
 	}
-	c.m = newMetrics(o.Registerer, c.activeCount, func() float64 { return float64(c.q.len()) })
 	for range o.Workers {
 		c.wg.Add(1)
 		go c.work()
@@ -119,12 +125,22 @@ func (c *Controller) work() {
 func (c *Controller) Run(ctx context.Context) error {
 	t := time.NewTicker(c.o.TickInterval)
 	defer t.Stop()
+	var reconcile <-chan time.Time
+	if c.o.ReconcileInterval > 0 {
+		r := time.NewTicker(c.o.ReconcileInterval)
+		defer r.Stop()
+		reconcile = r.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return c.Close()
 		case <-t.C:
 			c.Tick(ctx)
+		case <-reconcile:
+			if _, err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("reconciling throttles with the gateway failed", "err", err)
+			}
 		}
 	}
 }
@@ -200,6 +216,8 @@ func (c *Controller) reconsider(ep *episode, pol *Policy, inst Instance, now tim
 		return ep.policy != pol
 	case "recovered":
 		return ep.cpu >= pol.cfg.RecoveryThreshold
+	case "automation_disabled":
+		return c.automated()
 	}
 	return false
 }
@@ -208,6 +226,10 @@ func (c *Controller) reconsider(ep *episode, pol *Policy, inst Instance, now tim
 func (c *Controller) decide(pol *Policy, ev Event, now, detected time.Time) {
 	inst := ev.Instance
 	reason := fmt.Sprintf("%s fired: CPU %.3f", ev.Rule, ev.Value)
+	if !c.automated() {
+		c.alertOnly(pol, ev, now, "automation_disabled", c.Automation().ChangedBy)
+		return
+	}
 	if pol.exempt(inst) {
 		c.alertOnly(pol, ev, now, "exempt", "")
 		return

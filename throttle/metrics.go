@@ -10,6 +10,9 @@ type metrics struct {
 	mttr      prometheus.Histogram
 	active    prometheus.GaugeFunc
 	queued    prometheus.GaugeFunc
+	automated prometheus.Gauge
+	diffs     *prometheus.CounterVec
+	reconcile *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, active, queued func() float64) *metrics {
@@ -48,9 +51,21 @@ func newMetrics(reg prometheus.Registerer, active, queued func() float64) *metri
 			Name: "gatewarden_throttle_queued_jobs",
 			Help: "Gateway calls, audit records and alerts waiting for a throttle worker.",
 		}, queued),
+		automated: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatewarden_throttle_automation_enabled",
+			Help: "1 while the auto-throttle acts on anomalies, 0 while its kill switch is off (anomalies are alerts only).",
+		}),
+		diffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewarden_throttle_reconcile_differences_total",
+			Help: "Differences reconcile found between the gateway's throttle list and gatewarden's state, by kind (orphan, foreign, missing, limit).",
+		}, []string{"kind"}),
+		reconcile: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewarden_throttle_reconciles_total",
+			Help: "Reconcile runs, by result (ok, failed, unsupported).",
+		}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.trigger, m.success, m.failure, m.execution, m.mttr, m.active, m.queued)
+		reg.MustRegister(m.trigger, m.success, m.failure, m.execution, m.mttr, m.active, m.queued, m.automated, m.diffs, m.reconcile)
 	}
 	return m
 }

@@ -74,6 +74,10 @@ func reasonText(code, detail string) text {
 		t = text{"CPU stayed under the recovery threshold for the stable window", "CPU 在稳定窗口内持续低于恢复阈值"}
 	case "manual":
 		t = text{"released by " + detail, "由 " + detail + " 手动解除"}
+	case "automation_disabled":
+		t = text{"the automation is disabled (by " + detail + ")", "自动限流已关闭（由 " + detail + " 关闭）"}
+	case "reconcile":
+		t = text{"reconcile: " + detail, "对账：" + detail}
 	case "expired":
 		t = text{"its TTL lapsed at the gateway", "限流已在网关到期"}
 	default:

@@ -333,7 +333,7 @@ func (c *Controller) failed(ctx context.Context, pol *Policy, rec *record, row, 
 func (c *Controller) finish(rec *record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rec.busy = false
+	rec.busy, rec.settled = false, time.Now()
 	inst := rowInstance(rec.row)
 	switch st := rec.row.State; {
 	case st == store.ThrottleReleased || st == store.ThrottleFailed:

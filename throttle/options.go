@@ -39,6 +39,16 @@ type Options struct {
 	// evaluator re-sends firing alerts every minute); default 5m.
 	StaleAfter   time.Duration
 	DrainTimeout time.Duration // Close waits this long for jobs; default 5s
+	// AutomationOff starts with the kill switch off when the store has no
+	// setting of its own.
+	AutomationOff bool
+	// ReconcileInterval is how often Run compares the gateway's throttle
+	// list with the controller's state; 0 only on demand (Reconcile).
+	ReconcileInterval time.Duration
+	// Orphans is what reconcile does with a throttle of gatewarden's own
+	// making that it does not manage: config.OrphanAdopt (default) or
+	// config.OrphanRelease.
+	Orphans string
 
 	Language    string // of the notices' summary: en (default) or zh
 	ExternalURL string // the notices' generatorURL
@@ -59,6 +69,7 @@ func OptionsFromConfig(c *config.ThrottleConfig) (Options, error) {
 	}
 	g := c.Gateway
 	return Options{Gateway: gw, Lister: gw, Verify: g.Verify, Policy: pol, Workers: c.Workers,
+		AutomationOff: !c.Automation.On(), ReconcileInterval: time.Duration(*c.Reconcile.Interval), Orphans: c.Reconcile.Orphans,
 		Timeout: time.Duration(g.Timeout), MaxAttempts: g.MaxAttempts, RetryBackoff: time.Duration(g.RetryBackoff),
 		VerifyTimeout: time.Duration(g.VerifyTimeout)}, nil
 }
@@ -91,6 +102,9 @@ func (o *Options) defaults() error {
 	setDefault(&o.RetryFailedAfter, time.Minute)
 	setDefault(&o.StaleAfter, 5*time.Minute)
 	setDefault(&o.DrainTimeout, 5*time.Second)
+	if o.Orphans == "" {
+		o.Orphans = config.OrphanAdopt
+	}
 	return nil
 }
 

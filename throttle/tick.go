@@ -19,6 +19,7 @@ import (
 // also gives waiting anomalies room freed under the cap. Run calls it
 // every TickInterval; tests call it after advancing their clock.
 func (c *Controller) Tick(ctx context.Context) {
+	c.syncAutomation(ctx)
 	pol := c.Policy()
 	c.mu.Lock()
 	refresh := time.Since(c.pluginsAt) > time.Minute
@@ -154,20 +155,45 @@ func (c *Controller) persist(r *record) {
 
 // expire notes a throttle the gateway already ended by its TTL, under mu.
 func (c *Controller) expire(r *record) {
+	c.end(r, "expired", "gateway", r.row.ExpiresAt, reasonText("expired", "").en)
+}
+
+// end records a throttle over without a call of gatewarden's: lapsed, or
+// found gone by reconcile. Under mu.
+func (c *Controller) end(r *record, reason, by string, at time.Time, why string) {
 	row := r.row
-	row.State, row.ReleasedAt, row.ReleaseReason, row.ReleasedBy = store.ThrottleReleased, row.ExpiresAt, "expired", "gateway"
+	row.State, row.ReleasedAt, row.ReleaseReason, row.ReleasedBy = store.ThrottleReleased, at, reason, by
 	r.row, r.busy = row, true
 	inst := rowInstance(row)
-	ns := c.settle(inst, StatusAutoThrottled, row.ExpiresAt)
+	ns := c.settle(inst, StatusAutoThrottled, at)
 	c.q.push(true, func(ctx context.Context) {
 		defer c.finish(r)
 		if _, err := c.o.Store.UpdateThrottle(ctx, row, store.ThrottleThrottled); err != nil {
-			c.log.Error("storing a lapsed throttle failed", "instance", inst, "err", err)
+			c.log.Error("storing an ended throttle failed", "instance", inst, "reason", reason, "err", err)
 		}
-		c.audit(ctx, inst, row.ID, "expire", "released", "", AuditDecision{MaxConcurrency: row.MaxConcurrency, Actor: "gateway",
-			Reason: reasonText("expired", "").en})
+		if reason == "expired" {
+			c.audit(ctx, inst, row.ID, "expire", "released", "", AuditDecision{MaxConcurrency: row.MaxConcurrency, Actor: by, Reason: why})
+		}
 		c.notify(ctx, ns)
 	})
+}
+
+// takeOver manages a stored throttle from now on (one loaded at start, or
+// an orphan reconcile adopts), under mu, and returns its AUTO_THROTTLED
+// notice to send.
+func (c *Controller) takeOver(pol *Policy, row store.Throttle, now time.Time) (*record, []Notice) {
+	inst := rowInstance(row)
+	c.dropEpisode(inst)
+	r := &record{row: row, nextStep: now.Add(time.Duration(pol.cfg.EscalateAfter))}
+	c.recs[inst], c.byID[row.ID] = r, r
+	c.occupy(inst)
+	if row.MaxConcurrency <= 0 {
+		return r, nil
+	}
+	_, ttl := pol.action(inst)
+	return r, c.raise(c.notice(StatusAutoThrottled, sevWarning, inst, row.AppliedAt, row.ExpiresAt,
+		throttledText(inst, row.MaxConcurrency, row.PreviousMaxConcurrency, ttl, false),
+		idAnnotations(row.ID, row.MaxConcurrency, row.PreviousMaxConcurrency, row.Reason)))
 }
 
 // forgetStale drops anomalies whose alert was not re-sent for StaleAfter:
@@ -316,6 +342,14 @@ func (c *Controller) Load(ctx context.Context) error {
 	case !errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("throttle: loading the saved policy: %w", err)
 	}
+	switch a, err := c.o.Store.GetThrottleAutomation(ctx); {
+	case err == nil:
+		saved := automationOf(a)
+		c.auto.Store(&saved)
+		c.m.automated.Set(boolGauge(a.Enabled))
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("throttle: loading the automation switch: %w", err)
+	}
 	rows, err := c.o.Store.ListActiveThrottles(ctx)
 	if err != nil {
 		return fmt.Errorf("throttle: loading active throttles: %w", err)
@@ -333,15 +367,7 @@ func (c *Controller) Load(ctx context.Context) error {
 		if c.recs[inst] != nil {
 			continue
 		}
-		r := &record{row: row, nextStep: now.Add(time.Duration(pol.cfg.EscalateAfter))}
-		c.recs[inst], c.byID[row.ID] = r, r
-		c.occupy(inst)
-		if row.MaxConcurrency > 0 {
-			_, ttl := pol.action(inst)
-			c.raise(c.notice(StatusAutoThrottled, sevWarning, inst, row.AppliedAt, row.ExpiresAt,
-				throttledText(inst, row.MaxConcurrency, row.PreviousMaxConcurrency, ttl, false),
-				idAnnotations(row.ID, row.MaxConcurrency, row.PreviousMaxConcurrency, row.Reason)))
-		}
+		r, _ := c.takeOver(pol, row, now)
 		switch row.State {
 		case store.ThrottleThrottling, store.ThrottleReleasing:
 			// Before the interrupted call, the row was throttled at its
@@ -361,6 +387,12 @@ func (c *Controller) Load(ctx context.Context) error {
 				c.expire(r)
 			}
 		}
+	}
+	if a := c.Automation(); !a.Enabled {
+		// Off while this process was down: what it took over goes too,
+		// and the notice that it is off fires again.
+		ns := c.raise(c.disabledNotice(a, c.releaseAll(a)))
+		c.q.push(false, func(ctx context.Context) { c.notify(ctx, ns) })
 	}
 	return nil
 }

@@ -130,6 +130,9 @@ type Store interface {
 	GetThrottlePolicy(ctx context.Context) (store.ThrottlePolicy, error)
 	PutThrottlePolicy(ctx context.Context, p store.ThrottlePolicy) (store.ThrottlePolicy, error)
 	DeleteThrottlePolicy(ctx context.Context) error
+	GetThrottleByKey(ctx context.Context, key string) (store.Throttle, error)
+	GetThrottleAutomation(ctx context.Context) (store.ThrottleAutomation, error)
+	PutThrottleAutomation(ctx context.Context, a store.ThrottleAutomation) (store.ThrottleAutomation, error)
 }
 
 // Notifier takes the throttle's alerts to the receiver (or Alertmanager).

@@ -258,6 +258,7 @@
   pages.throttles = {
     title: "Throttles",
     skeleton: (q) => `<h1>Throttles</h1>
+      <div id="automation" role="status"></div>
       <h2>Active</h2><div id="active"></div>
       <form class="filters" aria-label="Filter the timeline">
         ${input("instance_id", "Instance", q.get("instance_id") || "", "e.g. i1")}
@@ -275,6 +276,11 @@
         setHTML($("#timeline"), "");
         return;
       }
+      const auto = await get("/admin/throttles/automation");
+      setHTML($("#automation"), auto.enabled
+        ? `<p>Automation <b>on</b>: anomalies are throttled. ${button("disable", "Disable automation", {}, "danger")}</p>`
+        : `<p class="error">Automation <b>off</b> since ${when(auto.changed_at)}, by ${esc(auto.changed_by)}: ${esc(auto.reason)}. ` +
+          `Anomalies are alerts only. ${button("enable", "Enable automation", {})}</p>`);
       const hist = await get("/admin/throttles/history" + query({ instance_id: field("instance_id"), limit: 100 }));
       setHTML($("#active"), table(["Instance", "State", "Max concurrency", "CPU", "Reason", "Decided", "Expires", ""],
         active.items.map((t) => `<tr id="throttle-${t.id}"><td>${instance(t)}</td><td>${badge(t.state)}</td>` +
@@ -294,6 +300,21 @@
     },
 
     actions: {
+      // The kill switch asks twice: it releases every automated throttle.
+      disable: () => {
+        const by = operator("disable the automation");
+        if (!by) return;
+        const reason = prompt("Disable the auto-throttle: every throttle it applied is released and anomalies become alerts only. Why?");
+        if (reason && reason.trim() && confirm(`Disable the automation and release its throttles, as ${by}: "${reason.trim()}"?`)) {
+          write("PUT", "/admin/throttles/automation", { enabled: false, reason: reason.trim(), by }, `Automation disabled by ${by}.`);
+        }
+      },
+      enable: () => {
+        const by = operator("enable the automation");
+        if (by && confirm(`Enable the automation again, as ${by}? Firing anomalies will be throttled.`)) {
+          write("PUT", "/admin/throttles/automation", { enabled: true, by }, `Automation enabled by ${by}.`);
+        }
+      },
       release: (d) => {
         const by = operator("release a throttle");
         if (by) write("POST", `/admin/throttles/${d.id}/release`, { by }, `Throttle #${d.id}: release requested by ${by}.`);

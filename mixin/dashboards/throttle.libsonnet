@@ -15,6 +15,8 @@ local g = import 'lib.libsonnet';
       g.queryVariable('instance', 'instance', 'gatewarden_throttle_active{job=~"$job"}'),
       g.queryVariable('gateway_job', 'job', 'gateway_plugin_cpu_usage_ratio') { label: 'gateway job' },
     ], [
+      g.stat('Automation', 'The kill switch: 1 while the auto-throttle acts on anomalies, 0 while it is disabled (anomalies are alerts only).',
+             [g.target('min(gatewarden_throttle_automation_enabled%s)' % sel)], 'short', [{ value: 0, color: 'red' }, { value: 1, color: 'green' }]),
       g.stat('Throttled instances', 'Plugin instances under a throttle now (dry runs excluded).',
              [g.target('sum(gatewarden_throttle_active%s)' % sel)], 'short', [{ value: 1, color: 'orange' }]),
       g.stat('Mean time to throttle', 'Mean time over the range from the anomaly detected to the throttle acknowledged by the gateway.',
@@ -35,6 +37,8 @@ local g = import 'lib.libsonnet';
         g.target('sum by (op) (%s)' % rate('gatewarden_throttle_success_total'), 'ok {{op}}'),
         g.target('sum by (op, reason) (%s)' % rate('gatewarden_throttle_failure_total'), 'failed {{op}} ({{reason}})'),
       ], 'ops'),
+      g.timeseries('Reconcile differences', "Differences reconcile found between the gateway's throttle list and gatewarden's state, per second, by kind.",
+                   [g.target('sum by (kind) (%s)' % rate('gatewarden_throttle_reconcile_differences_total'), '{{kind}}')], 'ops'),
       g.timeseries('Throttle decisions', 'Decisions on anomalous instances per second: throttle, step, dry run, exempt, blast radius, already limited.',
                    [g.target('sum by (decision) (%s)' % rate('gatewarden_throttle_trigger_total'), '{{decision}}')], 'ops'),
       g.timeseries('Time to throttle and to recover, P95', 'The 95th percentile of the time from detection to the throttle acknowledged, and of the time from the throttle to CPU recovered.', [
