@@ -65,8 +65,8 @@ type ThrottleConfig struct {
 	// Automation is the kill switch's default: false starts with the
 	// automation off (anomalies are alerts only). The admin API's setting,
 	// kept in the store, wins over it.
-	Automation ThrottleAutomation `yaml:"automation"`
-	Reconcile  ThrottleReconcile  `yaml:"reconcile"`
+	Automation     ThrottleAutomation `yaml:"automation"`
+	Reconcile      ThrottleReconcile  `yaml:"reconcile"`
 	ThrottlePolicy `yaml:",inline"`
 }
 
