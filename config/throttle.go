@@ -311,9 +311,6 @@ func (c *ThrottleConfig) validate(p ...any) []yamlfile.PathError {
 	if c.Workers < 1 || c.Workers > 1024 {
 		add(fmt.Sprintf("workers must be between 1 and 1024, got %d", c.Workers), "workers")
 	}
-	if *c.Reconcile.Interval < 0 {
-		add("reconcile interval must not be negative", "reconcile", "interval")
-	}
 	if o := c.Reconcile.Orphans; o != OrphanAdopt && o != OrphanRelease {
 		add(fmt.Sprintf("reconcile orphans must be %s or %s, not %q", OrphanAdopt, OrphanRelease, o), "reconcile", "orphans")
 	}

@@ -56,6 +56,9 @@ func TestThrottleDefaults(t *testing.T) {
 	if !jsonEqual(t, p, want) {
 		t.Fatalf("policy defaults:\n%+v\nwant\n%+v", p, want)
 	}
+	if !c.Automation.On() || time.Duration(*c.Reconcile.Interval) != time.Minute || c.Reconcile.Orphans != OrphanAdopt {
+		t.Fatalf("operations defaults: automation %v, reconcile %+v", c.Automation.On(), c.Reconcile)
+	}
 	var nilCfg *ThrottleConfig
 	nilCfg.applyDefaults()
 	nilCfg.resolvePaths(func(*string) { t.Fatal("join on a nil section") })
@@ -182,6 +185,9 @@ func TestThrottleErrors(t *testing.T) {
 			"f.yml:4:24: failure_alert_after must be at least 1",
 		}},
 		{"unknown field", "throttle:\n  gateway: {url: 'http://gw'}\n  dryrun: true\n", []string{`f.yml:3:3: unknown field "dryrun"`}},
+		{"reconcile", "throttle:\n  gateway: {url: 'http://gw'}\n  reconcile: {interval: 0s, orphans: keep}\n", []string{
+			`f.yml:3:38: reconcile orphans must be adopt or release, not "keep"`,
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadThrottle(t, tc.yml, "f.yml")
