@@ -64,6 +64,13 @@ func newMetrics(reg prometheus.Registerer, active, queued func() float64) *metri
 			Help: "Reconcile runs, by result (ok, failed, unsupported).",
 		}, []string{"result"}),
 	}
+	// Zero from the start, so a dashboard shows "none yet" rather than no data.
+	for _, kind := range []string{"orphan", "foreign", "missing", "limit"} {
+		m.diffs.WithLabelValues(kind)
+	}
+	for _, result := range []string{"ok", "failed", "unsupported"} {
+		m.reconcile.WithLabelValues(result)
+	}
 	if reg != nil {
 		reg.MustRegister(m.trigger, m.success, m.failure, m.execution, m.mttr, m.active, m.queued, m.automated, m.diffs, m.reconcile)
 	}
