@@ -25,6 +25,7 @@
 //	--seed=1 --tick=1s --bursts-per-hour=0.5
 //	--web.listen-address=127.0.0.1:9300
 //	--scenario=NAME or --scenario=JSON (repeatable; the JSON of POST /sim/scenario)
+//	--scenario.trace=FILE --scenario.trace.speed=1 (a cpu-trace of the CSV in FILE)
 //	--throttle-fail-rate=0 --throttle-latency=0s --throttle-unsupported=GLOB (repeatable, on plugin_id)
 //	--log.level=info --log.format=logfmt
 //
@@ -38,7 +39,8 @@
 //	GET    /internal/gateway/throttle    {"throttles":[...]}
 //	PATCH  /internal/gateway/throttle    apply a throttle (below)
 //
-// Request bodies over 64 KiB are answered 413.
+// Request bodies over 64 KiB (16 MiB for POST /sim/scenario, whose
+// cpu-trace carries its CSV) are answered 413.
 //
 // # Scenarios
 //
@@ -56,6 +58,14 @@
 //	                The instance's CPU sits at value until throttled. A throttle
 //	                scales it by max_concurrency/original (floor 0.05); when the
 //	                throttle expires or is released the CPU returns to value.
+//	cpu-trace       no target; speed=1 (0.01 to 10000); "trace": CSV (ParseTrace)
+//	                Replays a recorded CPU trace: each instance it names shows
+//	                its rows' values, the first timestamp mapped to the start,
+//	                speed trace seconds a second, each value held until the
+//	                next row; the last for one sampling interval, then the
+//	                scenario ends and the instances show their own CPU again.
+//	                A throttle scales the values as it scales a cpu-spike.
+//	                An instance the population lacks is refused (400, line).
 //	budget-ramp     target master; duration=240 (seconds)
 //	                Spend moves to 40 %, 60 %, 95 % and 105 % of the monthly
 //	                budget, one step every duration/3 seconds, the first at once.

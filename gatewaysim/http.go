@@ -16,6 +16,10 @@ import (
 // few hundred bytes.
 const maxBodyBytes = 64 << 10
 
+// maxScenarioBytes bounds POST /sim/scenario instead: a cpu-trace carries
+// its CSV inline, about 500 KB for a day of one instance at 10 s.
+const maxScenarioBytes = 16 << 20
+
 func (s *Sim) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metricsHandler())
@@ -67,7 +71,7 @@ func (s *Sim) listScenarios(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Sim) postScenario(w http.ResponseWriter, r *http.Request) {
 	var req ScenarioRequest
-	if status, err := decodeJSON(w, r, &req, true); err != nil {
+	if status, err := decodeJSONLimit(w, r, &req, true, maxScenarioBytes); err != nil {
 		writeJSON(w, status, errorBody{err.Error()})
 		return
 	}
@@ -111,7 +115,12 @@ type errorBody struct {
 // the simulator's own API does, the gateway's throttle API ignores them as a
 // real gateway would.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, strict bool) (int, error) {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	return decodeJSONLimit(w, r, v, strict, maxBodyBytes)
+}
+
+// decodeJSONLimit is decodeJSON with a body of at most limit bytes.
+func decodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, strict bool, limit int64) (int, error) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	if strict {
 		dec.DisallowUnknownFields()
 	}
@@ -127,7 +136,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, strict bool) (int
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, fmt.Errorf("request body exceeds %d bytes", maxBodyBytes)
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("request body exceeds %d bytes", limit)
 	case errors.Is(err, io.EOF):
 		return http.StatusBadRequest, errors.New("empty request body")
 	default:

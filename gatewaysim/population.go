@@ -315,14 +315,16 @@ func (m *master) markLive(now float64) {
 }
 
 // instance is one plugin instance: its CPU walks around a centre, a
-// cpu-spike replaces that with the spike's load, and a throttle scales the
-// load by limit/orig.
+// cpu-spike or a cpu-trace replaces that with its load, and a throttle
+// scales the load by limit/orig.
 type instance struct {
 	tenant, plugin, id string
 	cpu, maxConc       prometheus.Gauge
 
 	center, load float64
 	spike        float64 // load under a cpu-spike; 0: none
+	trace        float64 // load under a cpu-trace, when traced
+	traced       bool
 	orig, limit  int
 	throttle     *Throttle
 	expires      time.Time

@@ -19,6 +19,11 @@ type ScenarioRequest struct {
 	Name   string             `json:"name"`
 	Target Target             `json:"target,omitzero"`
 	Params map[string]float64 `json:"params,omitempty"`
+	// Trace is a cpu-trace's CSV, inline (see ParseTrace).
+	Trace string `json:"trace,omitempty"`
+	// TraceName names Trace in errors: the file --scenario.trace read it
+	// from; "trace" when empty.
+	TraceName string `json:"-"`
 }
 
 // Target narrows a scenario to a master (and, for latency-spike, a
@@ -69,6 +74,7 @@ type Scenario struct {
 	key       int   // index of the key within each master, for key scenarios
 	provider  int   // -1: every provider
 	instances []int
+	replay    *traceReplay // cpu-trace only
 }
 
 type targetKind uint8
@@ -77,7 +83,8 @@ const (
 	masterTarget targetKind = 1 << iota
 	providerTarget
 	instanceTarget
-	keyTarget // a key of the master, its first if left out
+	keyTarget   // a key of the master, its first if left out
+	traceTarget // the instances a cpu-trace names
 )
 
 type scenarioKind struct {
@@ -104,6 +111,9 @@ var scenarioKinds = map[string]scenarioKind{
 	"key-expiry":      {masterTarget | keyTarget, map[string]paramSpec{"days": {3, -30, 3650}}},
 	"provider-outage": {providerTarget, nil},
 	"rate-limit":      {masterTarget, map[string]paramSpec{"ratio": {0.3, 0, 1}}},
+	// speed replays that many trace seconds a second: 10 plays a 10 s
+	// agent's samples once a second.
+	"cpu-trace": {traceTarget, map[string]paramSpec{"speed": {1, 0.01, 10000}}},
 }
 
 // ScenarioNames lists the scenarios, sorted.
@@ -211,7 +221,13 @@ func (s *Sim) resolve(req ScenarioRequest) (*Scenario, error) {
 			sc.Params[name] = spec.def
 		}
 	}
-	if err := s.resolveTarget(sc, kind.targets); err != nil {
+	if kind.targets == traceTarget {
+		if err := s.resolveTrace(sc, req); err != nil {
+			return nil, err
+		}
+	} else if req.Trace != "" {
+		return nil, fmt.Errorf("scenario %s takes no trace", req.Name)
+	} else if err := s.resolveTarget(sc, kind.targets); err != nil {
 		return nil, err
 	}
 	if hang := sc.Params["hang"]; req.Name == "outage" && hang != 0 && (hang != 1 || sc.Target.Master != "") {
@@ -452,6 +468,9 @@ func rampStep(sc *Scenario, now time.Time) int {
 func (s *Sim) view(sc *Scenario) *Scenario {
 	v := *sc
 	v.Params = maps.Clone(sc.Params)
+	if sc.replay != nil {
+		v.Status = traceStatus(sc, s.now())
+	}
 	if sc.Name == "budget-ramp" {
 		v.Status = map[string]float64{"step": float64(rampStep(sc, s.now()))}
 		if len(sc.masters) == 1 {

@@ -287,7 +287,7 @@ func TestScenarioAPI(t *testing.T) {
 		}
 	}
 	var e errorBody
-	h.doJSON("POST", "/sim/scenario", `{"name":"`+strings.Repeat("x", maxBodyBytes)+`"}`, http.StatusRequestEntityTooLarge, &e)
+	h.doJSON("POST", "/sim/scenario", `{"name":"`+strings.Repeat("x", maxScenarioBytes)+`"}`, http.StatusRequestEntityTooLarge, &e)
 
 	a := h.startScenario(`{"name":"traffic-spike"}`)
 	b := h.startScenario(`{"name":"error-burst","target":{"master":"m2"},"params":{"ratio":0.5}}`)

@@ -142,6 +142,7 @@ func (s *Sim) Step(now time.Time) {
 		s.stepMaster(&s.masters[i], now, dt)
 	}
 	s.stepBudgetRamps(now)
+	s.stepTraces(now)
 	for i := range s.instances {
 		s.stepInstance(&s.instances[i], dt)
 	}
@@ -260,10 +261,14 @@ func (s *Sim) observeLatencies(m *master) {
 func (s *Sim) stepInstance(in *instance, dt float64) {
 	in.load = clamp(in.load+cpuSigma*math.Sqrt(dt)*s.plugins.NormFloat64()-(in.load-in.center)*dt/cpuRevert, cpuMin, cpuMax)
 	jitter := spikeJitter * (2*s.plugins.Float64() - 1)
-	load := in.load
-	if in.spike > 0 {
+	load, floor := in.load, cpuFloor
+	switch {
+	case in.traced:
+		// A replay shows the recorded value as it was, however low.
+		load, floor = in.trace, math.Min(cpuFloor, in.trace)
+	case in.spike > 0:
 		load = math.Min(1, in.spike+jitter)
 	}
 	// Fewer concurrent calls means proportionally less CPU.
-	in.cpu.Set(math.Max(cpuFloor, load*float64(in.limit)/float64(in.orig)))
+	in.cpu.Set(math.Max(floor, load*float64(in.limit)/float64(in.orig)))
 }

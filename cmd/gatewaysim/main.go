@@ -53,6 +53,9 @@ func runMain(args []string) error {
 		PlaceHolder("GLOB").StringsVar(&opts.ThrottleUnsupported)
 	scenarios := app.Flag("scenario", `Scenario to start: a name, or JSON as POST /sim/scenario takes, e.g. '{"name":"error-burst","target":{"master":"m1"}}' (repeatable).`).
 		PlaceHolder("NAME|JSON").Strings()
+	traceFile := app.Flag("scenario.trace", "CPU trace to replay from the start as the cpu-trace scenario: CSV with the header timestamp,tenant_id,plugin_id,instance_id,cpu.").
+		PlaceHolder("FILE").String()
+	traceSpeed := app.Flag("scenario.trace.speed", "Trace seconds --scenario.trace replays per second.").Default("1").Float64()
 	app.Flag("sink-secret", "Secret the webhook sink (/sim/webhook) and the Feishu stand-in (/sim/feishu/{token}) check signatures with; empty accepts unsigned deliveries.").
 		StringVar(&opts.SinkSecret)
 	listen := app.Flag("web.listen-address", "Address to serve /metrics and the APIs on.").Default("127.0.0.1:9300").String()
@@ -69,6 +72,14 @@ func runMain(args []string) error {
 			return err
 		}
 		opts.Scenarios = append(opts.Scenarios, req)
+	}
+	if *traceFile != "" {
+		b, err := os.ReadFile(*traceFile)
+		if err != nil {
+			return err
+		}
+		opts.Scenarios = append(opts.Scenarios, gatewaysim.ScenarioRequest{Name: "cpu-trace", Trace: string(b),
+			TraceName: *traceFile, Params: map[string]float64{"speed": *traceSpeed}})
 	}
 	sim, err := gatewaysim.New(opts, logger)
 	if err != nil {
