@@ -406,7 +406,7 @@ func instanceOf(l map[string]string) Instance {
 // unknown, at most every 10 s; Tick refreshes them every minute anyway.
 func (c *Controller) ensurePlugins(ctx context.Context, events []Event) {
 	c.mu.Lock()
-	stale := time.Since(c.pluginsAt) > 10*time.Second
+	stale := c.o.Clock.Now().Sub(c.pluginsAt) > 10*time.Second
 	missing := false
 	for _, ev := range events {
 		if _, ok := c.plugins[ev.plugin()]; !ok && ev.Firing {
@@ -424,7 +424,7 @@ func (c *Controller) refreshPlugins(ctx context.Context) {
 	m, err := c.o.Sampler.PluginInstances(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pluginsAt = time.Now()
+	c.pluginsAt = c.o.Clock.Now() // the policy's time: a backtest refreshes as a live run would
 	if err != nil {
 		c.log.Warn("counting plugin instances failed; the blast-radius share uses the last count", "err", err)
 		return

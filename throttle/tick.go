@@ -22,7 +22,7 @@ func (c *Controller) Tick(ctx context.Context) {
 	c.syncAutomation(ctx)
 	pol := c.Policy()
 	c.mu.Lock()
-	refresh := time.Since(c.pluginsAt) > time.Minute
+	refresh := c.o.Clock.Now().Sub(c.pluginsAt) > time.Minute
 	var idle []*record
 	for _, r := range c.recs {
 		if !r.busy && r.row.State == store.ThrottleThrottled {

@@ -164,7 +164,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	rcv := newReceiverParts(sql, recorder, peerName(f), reg, logger)
 
 	engine := promapi.NewEngine(reg, logger.With("component", "query engine"), 2*time.Minute, 50_000_000)
-	throttles, err := newThrottle(cfg, sql, sampler{engine, db}, rcv, reg, logger)
+	throttles, err := newThrottle(cfg, sql, throttle.PromQLSampler{Engine: engine, Queryable: db}, rcv, reg, logger)
 	if err != nil {
 		shutdown()
 		return err

@@ -33,6 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	testRules := newTestRules(app.Command("test", "Unit testing."))
 	exportRules := newExportRules(app.Command("rules", "Export rules to plain Prometheus rules; print the built-in rule pack."))
 	builtinRules := newBuiltinRules(app.GetCommand("rules"))
+	backtestRules := newBacktest(app.GetCommand("rules"))
 
 	query := app.Command("query", "Run a PromQL query against a gatewarden.")
 	instant := query.Command("instant", "Run an instant query.")
@@ -46,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	alertsURL := alrts.Arg("server", "gatewarden URL, e.g. http://127.0.0.1:9095.").Required().String()
 
 	admin := newAdmin(app)
+	throttles := newThrottle(app)
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -54,6 +56,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if admin.handles(cmd) {
 		return admin.exec(cmd, stdout, stderr)
+	}
+	if throttles.handles(cmd) {
+		return throttles.exec(cmd, stdout, stderr)
 	}
 	switch cmd {
 	case checkConfig.FullCommand():
@@ -66,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exportRules.exec(stdout, stderr)
 	case builtinRules.FullCommand():
 		return builtinRules.exec(stdout, stderr)
+	case backtestRules.FullCommand():
+		return backtestRules.exec(stdout, stderr)
 	case instant.FullCommand():
 		return queryInstant(stdout, stderr, *instantURL, *instantExpr)
 	case tgts.FullCommand():
