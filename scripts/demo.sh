@@ -136,5 +136,20 @@ while ((SECONDS < end)); do
 		bold "Ending the cpu-spike: PluginCPUHigh recovers once CPU stays below 70 % for three samples and the 1m observation window; the throttle was released once CPU stayed low for 20s"
 		curl -sf -X DELETE "$SIM/sim/scenario/$cpu_spike" >/dev/null
 	fi
+	if ((round == 8)); then
+		bold "Starting a second cpu-spike, on t2/t2-plugin1/i1: throttled like the first, for the kill switch to release"
+		scenario '{"name":"cpu-spike","target":{"tenant_id":"t2","plugin_id":"t2-plugin1","instance_id":"i1"}}' >/dev/null
+	fi
+	if ((round == 12)); then
+		bold "Kill switch: turning the automation off releases every throttle it applied (limits restored, verified, audited); anomalies become alerts only"
+		"$BIN/gatewardenctl" throttle --url="$GW" disable --reason="demo: rollback drill" --by=demo-operator | sed 's/^/  /'
+		sleep 2
+		"$BIN/gatewardenctl" throttle --url="$GW" status | sed 's/^/  /'
+		curl -sf "$SIM/internal/gateway/throttle" | sed 's/^/  gateway after the switch: /'
+	fi
+	if ((round == 14)); then
+		bold "Turning the automation back on: it starts from a clean state, and the still-hot instance is throttled again"
+		"$BIN/gatewardenctl" throttle --url="$GW" enable --by=demo-operator | sed 's/^/  /'
+	fi
 done
-bold "Demo finished: gatewarden scraped the simulated gateway, answered PromQL, fired and recovered alerts, throttled and released the hot plugin instance, and delivered notifications."
+bold "Demo finished: gatewarden scraped the simulated gateway, answered PromQL, fired and recovered alerts, throttled and released the hot plugin instances (by recovery, then by the kill switch), and delivered notifications."
