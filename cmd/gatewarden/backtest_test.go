@@ -32,16 +32,11 @@ import (
 func TestBacktestAgreesWithLive(t *testing.T) {
 	t.Parallel()
 	sim, addr := simTarget(t)
-	dir := t.TempDir()
-	cfgFile, data := filepath.Join(dir, "gatewarden.yml"), filepath.Join(dir, "data")
-	writeConfig(t, cfgFile, `global: {scrape_interval: 5s, evaluation_interval: 5s}
-scrape_configs:
-  - job_name: gateway
-    static_configs: [{targets: ["`+addr+`"]}]
-throttle:
+	cfgFile, dir := gatewayConfig(t, addr, "5s", "5s", `throttle:
   gateway: {url: "http://`+addr+`"}
   stable_window: 4s
 `)
+	data := filepath.Join(dir, "data")
 	from := time.Now().Truncate(time.Second)
 	d := startDaemon(t, cfgFile, data)
 	spiking := gatewaysim.Target{TenantID: "t1", PluginID: "t1-plugin1", InstanceID: "i1"}

@@ -35,13 +35,7 @@ const replaySpeed = 10
 func replayRig(t *testing.T, file string) (*simProcess, *daemon, gatewaysim.Scenario) {
 	t.Helper()
 	addr := freeAddr(t)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "gatewarden.yml")
-	writeConfig(t, cfg, `global: {scrape_interval: 250ms, evaluation_interval: 1500ms}
-scrape_configs:
-  - job_name: gateway
-    static_configs: [{targets: ["`+addr+`"]}]
-throttle:
+	cfg, dir := gatewayConfig(t, addr, "250ms", "1500ms", `throttle:
   gateway: {url: "http://`+addr+`"}
 `)
 	d := startDaemon(t, cfg, filepath.Join(dir, "data"))

@@ -19,13 +19,7 @@ import (
 func TestCPUSpikeThrottledAndReleased(t *testing.T) {
 	t.Parallel()
 	sim, addr := simTarget(t)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "gatewarden.yml")
-	writeConfig(t, cfg, `global: {scrape_interval: 1s, evaluation_interval: 1s}
-scrape_configs:
-  - job_name: gateway
-    static_configs: [{targets: ["`+addr+`"]}]
-throttle:
+	cfg, dir := gatewayConfig(t, addr, "1s", "1s", `throttle:
   gateway: {url: "http://`+addr+`"}
   stable_window: 3s
 `)

@@ -104,6 +104,22 @@ func (s *simProcess) throttled() map[string]int {
 	return out
 }
 
+// gatewayConfig writes a config scraping the gateway at addr every scrape
+// interval and evaluating every eval, with the given lines after it (a
+// throttle section), into a fresh directory; it returns the file and the
+// directory, for the storage path.
+func gatewayConfig(t *testing.T, addr, scrape, eval, rest string) (file, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	file = filepath.Join(dir, "gatewarden.yml")
+	writeConfig(t, file, `global: {scrape_interval: `+scrape+`, evaluation_interval: `+eval+`}
+scrape_configs:
+  - job_name: gateway
+    static_configs: [{targets: ["`+addr+`"]}]
+`+rest)
+	return file, dir
+}
+
 // reconcileOnce asks the daemon for a reconcile and returns its
 // differences as instance → kind/action.
 func reconcileOnce(t *testing.T, d *daemon) map[string]string {
@@ -139,13 +155,7 @@ func TestThrottleOperations(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
 	sim := startSim(t, addr, "--throttle-latency=1500ms")
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "gatewarden.yml")
-	writeConfig(t, cfg, `global: {scrape_interval: 1s, evaluation_interval: 1s}
-scrape_configs:
-  - job_name: gateway
-    static_configs: [{targets: ["`+addr+`"]}]
-throttle:
+	cfg, dir := gatewayConfig(t, addr, "1s", "1s", `throttle:
   gateway: {url: "http://`+addr+`", timeout: 300ms, max_attempts: 2, retry_backoff: 10ms}
   reconcile: {interval: 0s}
   stable_window: 10m
