@@ -11,7 +11,6 @@ import (
 
 	"github.com/gatewarden/gatewarden/backtest"
 	"github.com/gatewarden/gatewarden/config"
-	"github.com/gatewarden/gatewarden/gatewaysim"
 	"github.com/gatewarden/gatewarden/store"
 )
 
@@ -31,7 +30,8 @@ import (
 // a whole Tick later.
 func TestBacktestAgreesWithLive(t *testing.T) {
 	t.Parallel()
-	sim, addr := simTarget(t)
+	addr := freeAddr(t)
+	sim := startSim(t, addr)
 	cfgFile, dir := gatewayConfig(t, addr, "5s", "5s", `throttle:
   gateway: {url: "http://`+addr+`"}
   stable_window: 4s
@@ -39,13 +39,8 @@ func TestBacktestAgreesWithLive(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	from := time.Now().Truncate(time.Second)
 	d := startDaemon(t, cfgFile, data)
-	spiking := gatewaysim.Target{TenantID: "t1", PluginID: "t1-plugin1", InstanceID: "i1"}
-	if _, err := sim.StartScenario(gatewaysim.ScenarioRequest{Name: "cpu-spike", Target: spiking}); err != nil {
-		t.Fatal(err)
-	}
-	atGateway := func() bool {
-		return slices.ContainsFunc(sim.Throttles(), func(th gatewaysim.Throttle) bool { return th.InstanceID == "i1" && th.PluginID == "t1-plugin1" })
-	}
+	sim.spike("i1")
+	atGateway := func() bool { return sim.throttled()["i1"] > 0 }
 	wait := func(what string, cond func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(90 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
@@ -56,9 +51,7 @@ func TestBacktestAgreesWithLive(t *testing.T) {
 	}
 	wait("the instance throttled at the gateway", atGateway)
 	// The spike ends; the throttle is released after the stable window.
-	if _, err := sim.StartScenario(gatewaysim.ScenarioRequest{Name: "reset"}); err != nil {
-		t.Fatal(err)
-	}
+	sim.scenario(`{"name":"reset"}`)
 	wait("the throttle released", func() bool { return !atGateway() })
 	time.Sleep(6 * time.Second) // a scrape after the release, recorded
 	cfg, err := config.LoadFile(cfgFile)

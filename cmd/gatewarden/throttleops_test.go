@@ -67,14 +67,23 @@ func (s *simProcess) kill() {
 	}
 }
 
+// spike starts a cpu-spike on t1/t1-plugin1/instance.
 func (s *simProcess) spike(instance string) {
 	s.t.Helper()
-	body := `{"name":"cpu-spike","target":{"tenant_id":"t1","plugin_id":"t1-plugin1","instance_id":"` + instance + `"}}`
+	s.scenario(`{"name":"cpu-spike","target":{"tenant_id":"t1","plugin_id":"t1-plugin1","instance_id":"` + instance + `"}}`)
+}
+
+// scenario starts one, as POST /sim/scenario takes it.
+func (s *simProcess) scenario(body string) {
+	s.t.Helper()
 	resp, err := http.Post("http://"+s.addr+"/sim/scenario", "application/json", strings.NewReader(body))
-	if err != nil || resp.StatusCode/100 != 2 {
-		s.t.Fatalf("starting a spike on %s: %v %v", instance, resp, err)
+	if err != nil {
+		s.t.Fatal(err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		s.t.Fatalf("starting scenario %s: %s", body, resp.Status)
+	}
 }
 
 // throttled lists the instances the gateway holds a throttle on.
