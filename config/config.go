@@ -20,7 +20,6 @@ const (
 	DefaultBodySizeLimit      = 64 << 20
 	DefaultFileSDRefresh      = 30 * time.Second
 	DefaultGOGC               = 25
-	DefaultGCHeadroom         = 16 << 20
 )
 
 // Config is the root of gatewarden.yml. A section left out is not started;
@@ -76,11 +75,6 @@ type RuntimeConfig struct {
 	// value below Prometheus's 75 costs little CPU and saves memory.
 	// The GOGC environment variable, when set, takes precedence.
 	GOGC int `yaml:"gogc"`
-	// GCHeadroom caps in bytes how far the heap grows between collections
-	// once it is large: GOGC's percentage of a 150 MB heap of series is
-	// 40 MB held for garbage the scrapes hardly make. The percentage is
-	// lowered to headroom ÷ live heap, never below 10; 0 keeps GOGC as is.
-	GCHeadroom *Bytes `yaml:"gc_headroom"`
 }
 
 // ScrapeConfig is the Prometheus-compatible subset gatewarden scrapes with.

@@ -28,10 +28,6 @@ func (c *Config) applyDefaults() {
 	if c.Runtime.GOGC == 0 {
 		c.Runtime.GOGC = DefaultGOGC
 	}
-	if c.Runtime.GCHeadroom == nil {
-		h := Bytes(DefaultGCHeadroom)
-		c.Runtime.GCHeadroom = &h
-	}
 	if c.Storage.Retention == 0 {
 		c.Storage.Retention = Duration(DefaultRetention)
 	}
