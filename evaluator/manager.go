@@ -125,7 +125,7 @@ func LoadRuleFiles(patterns []string) (map[string]*rules.Groups, error) {
 // or nothing. Rules that survive a reload keep their
 // state, as in Prometheus.
 func (m *Manager) ApplyConfig(cfg *config.Config) error {
-	files, err := m.ruleFiles(cfg)
+	files, err := RuleFiles(cfg)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,9 @@ func (m *Manager) takeStops() []func() {
 	return out
 }
 
-func (m *Manager) ruleFiles(cfg *config.Config) (map[string]*rules.Groups, error) {
+// RuleFiles loads the rule files the daemon runs under cfg: its
+// rule_files, or the built-in pack when it has none.
+func RuleFiles(cfg *config.Config) (map[string]*rules.Groups, error) {
 	if cfg.RuleFiles == nil {
 		gs, err := rules.Builtin()
 		if err != nil {

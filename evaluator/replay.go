@@ -3,9 +3,6 @@ package evaluator
 import (
 	"context"
 	"time"
-
-	"github.com/gatewarden/gatewarden/config"
-	"github.com/gatewarden/gatewarden/rules"
 )
 
 // Replay evaluates the manager's groups at successive timestamps the way
@@ -31,10 +28,4 @@ func (r *Replay) EvalAt(ctx context.Context, ts time.Time) {
 		g.Eval(ctx, ts, r.m)
 		r.last[g] = ts
 	}
-}
-
-// RuleFiles loads the rule files the daemon would run under cfg: its
-// rule_files, or the built-in pack when it has none.
-func RuleFiles(cfg *config.Config) (map[string]*rules.Groups, error) {
-	return (*Manager)(nil).ruleFiles(cfg)
 }
