@@ -244,25 +244,33 @@ func mayContinue(line []byte) bool {
 	if line[0] != '#' {
 		return true
 	}
-	rest := bytes.TrimLeft(line[1:], " \t")
-	if len(rest) == len(line)-1 {
-		return false // "#" without a blank is a plain comment
-	}
-	if !bytes.HasPrefix(rest, []byte("HELP")) && !bytes.HasPrefix(rest, []byte("TYPE")) {
-		return false
-	}
-	name := bytes.TrimLeft(rest[4:], " \t")
-	return len(name) < len(rest)-4 && len(name) > 0 && name[0] == '"'
+	_, name, ok := metaLine(line)
+	return ok && len(name) > 0 && name[0] == '"'
 }
 
 // isTypeLine says whether line is a # TYPE line, whose type decides how
 // textparse spells le and quantile values in the series after it.
 func isTypeLine(line []byte) bool {
+	kw, _, ok := metaLine(line)
+	return ok && kw == "TYPE"
+}
+
+// metaLine splits a # HELP or # TYPE line as the lexer reads it (blanks
+// required after '#' and after the keyword) into the keyword and what
+// follows it; ok is false for any other line, a plain comment included.
+func metaLine(line []byte) (keyword string, rest []byte, ok bool) {
 	if len(line) == 0 || line[0] != '#' {
-		return false
+		return "", nil, false
 	}
-	rest := bytes.TrimLeft(line[1:], " \t")
-	return len(rest) < len(line)-1 && len(rest) > 4 && bytes.HasPrefix(rest, []byte("TYPE")) && (rest[4] == ' ' || rest[4] == '\t')
+	after := bytes.TrimLeft(line[1:], " \t")
+	if len(after) == len(line)-1 || len(after) < 5 || after[4] != ' ' && after[4] != '\t' {
+		return "", nil, false
+	}
+	switch kw := string(after[:4]); kw {
+	case "HELP", "TYPE":
+		return kw, bytes.TrimLeft(after[4:], " \t"), true
+	}
+	return "", nil, false
 }
 
 func yolo(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

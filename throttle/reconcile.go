@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,7 +75,7 @@ func (c *Controller) Reconcile(ctx context.Context) (Reconciliation, error) {
 	}
 	diffs := c.reconcileOurs(ctx, atGateway, read)
 	diffs = append(diffs, c.reconcileTheirs(ctx, atGateway, read)...)
-	slices.SortFunc(diffs, func(a, b Difference) int { return compareInstances(a.Instance, b.Instance) })
+	slices.SortFunc(diffs, func(a, b Difference) int { return cmp.Compare(a.Instance.String(), b.Instance.String()) })
 	for _, d := range diffs {
 		c.m.diffs.WithLabelValues(d.Kind).Inc()
 		c.audit(ctx, d.Instance, d.ThrottleID, "reconcile", d.Kind+"/"+d.Action, "", AuditDecision{Actor: "reconcile", Reason: d.Detail})
@@ -84,16 +85,6 @@ func (c *Controller) Reconcile(ctx context.Context) (Reconciliation, error) {
 }
 
 var errUnsupported = errors.New("the gateway has no throttle list")
-
-func compareInstances(a, b Instance) int {
-	switch {
-	case a.String() < b.String():
-		return -1
-	case a.String() > b.String():
-		return 1
-	}
-	return 0
-}
 
 // cannotReconcile says once that reconcile cannot run: the gateway lacks
 // GET of its throttle list, so throttles left behind need an operator.
