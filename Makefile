@@ -39,6 +39,8 @@ test-deps:
 	@# its own module (tools/prometheus), downloaded and built once here so the
 	@# tests find it in the build cache.
 	$(GO) build -C tools/prometheus -o /dev/null github.com/prometheus/prometheus/cmd/promtool
+	@# Prometheus itself, likewise: the remote_write tests send to it.
+	$(GO) build -C tools/prometheus -o /dev/null github.com/prometheus/prometheus/cmd/prometheus
 	@if ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "test-deps: installing PostgreSQL for the store tests"; \
@@ -55,6 +57,15 @@ test-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
 	else \
 	  echo "test-deps: chromium missing and cannot install it (need root and apt-get); the console tests fail without it"; \
+	fi
+	@# VictoriaMetrics: the remote_write tests and the fleet script send to it.
+	@if command -v victoria-metrics >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "test-deps: installing victoria-metrics for the remote_write tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends victoria-metrics; \
+	else \
+	  echo "test-deps: victoria-metrics missing and cannot install it (need root and apt-get); the remote_write tests fail without it"; \
 	fi
 
 lint:

@@ -36,6 +36,8 @@ type Config struct {
 	Receiver      *ReceiverConfig `yaml:"receiver"`
 	Throttle      *ThrottleConfig `yaml:"throttle"`
 
+	RemoteWriteConfigs []*RemoteWriteConfig `yaml:"remote_write"`
+
 	// file is where the config was loaded from; relative paths in it are
 	// resolved against its directory.
 	file string

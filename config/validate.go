@@ -79,6 +79,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Receiver.resolvePaths(join)
 	c.Throttle.resolvePaths(join)
 	join(&c.Storage.DatabaseURLFile)
+	resolveRemoteWritePaths(c.RemoteWriteConfigs, dir)
 	for _, sc := range c.ScrapeConfigs {
 		if sc == nil {
 			continue
@@ -112,6 +113,7 @@ func (c *Config) validate() []yamlfile.PathError {
 	errs = append(errs, c.Storage.validate("storage")...)
 	errs = append(errs, c.Receiver.validate("receiver")...)
 	errs = append(errs, c.Throttle.validate("throttle")...)
+	errs = append(errs, validateRemoteWrite(c.RemoteWriteConfigs)...)
 	jobs := map[string]bool{}
 	for i, sc := range c.ScrapeConfigs {
 		at := func(p ...any) []any { return append([]any{"scrape_configs", i}, p...) }

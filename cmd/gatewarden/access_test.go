@@ -29,6 +29,7 @@ func endpoints() []endpoint {
 		{"GET", "/api/v2/silence/0", "read"}, {"DELETE", "/api/v2/silence/0", "ingest"},
 		{"GET", "/api/v2/alerts", "read"}, {"GET", "/api/v2/alerts/groups", "read"},
 		{"GET", "/api/v2/receivers", "read"}, {"GET", "/api/v2/status", "read"},
+		{"GET", "/federate?match[]=up", "read"},
 	}
 	for _, p := range promapi.Patterns() {
 		method, path, _ := strings.Cut(p, " ")

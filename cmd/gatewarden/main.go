@@ -40,6 +40,7 @@ import (
 	"github.com/gatewarden/gatewarden/overrides"
 	"github.com/gatewarden/gatewarden/promapi"
 	"github.com/gatewarden/gatewarden/receiver"
+	"github.com/gatewarden/gatewarden/remote"
 	"github.com/gatewarden/gatewarden/store"
 	"github.com/gatewarden/gatewarden/throttle"
 )
@@ -50,8 +51,12 @@ type flags struct {
 	web         *web.FlagConfig
 	webOpts     webOptions
 	externalURL string
-	log         promslog.Config
-	values      map[string]string // every flag, for /api/v1/status/flags
+	// remoteFlushDeadline bounds how long a stop waits for remote_write
+	// queues to drain: what is left is sent from the WAL by no one, as in
+	// Prometheus, so it is a trade of data against a prompt stop.
+	remoteFlushDeadline time.Duration
+	log                 promslog.Config
+	values              map[string]string // every flag, for /api/v1/status/flags
 }
 
 func parseFlags(args []string) (*flags, error) {
@@ -68,6 +73,8 @@ func parseFlags(args []string) (*flags, error) {
 		Default("false").BoolVar(&f.webOpts.pprof)
 	app.Flag("web.external-url", "The URL under which gatewarden is reachable (behind a reverse proxy, say), for the generatorURL of its alerts. Default: http://<hostname>:<port>.").
 		StringVar(&f.externalURL)
+	app.Flag("storage.remote.flush-deadline", "How long to wait flushing remote_write queues on shutdown or when an endpoint's config changes.").
+		Default("5s").DurationVar(&f.remoteFlushDeadline)
 	promslogflag.AddFlags(app, &f.log)
 	_, err := app.Parse(args)
 	f.values = flagValues(app)
@@ -136,7 +143,8 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		return err
 	}
 	dbStats := tsdb.NewDBStats() // the WAL replay's progress, for the API
-	db, err := openTSDB(filepath.Join(f.storagePath, "tsdb"), cfg, reg, logger, dbStats)
+	tsdbDir := filepath.Join(f.storagePath, "tsdb")
+	db, err := openTSDB(tsdbDir, cfg, reg, logger, dbStats)
 	if err != nil {
 		shutdown()
 		return err
@@ -147,6 +155,14 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 			logger.Error("closing the local store failed", "err", err)
 		}
 	}()
+	// Before the TSDB closes (defers run last first): the queues read its WAL.
+	remoteWrite := remote.NewWriter(db, tsdbDir, f.remoteFlushDeadline, reg, logger.With("component", "remote"))
+	defer func() {
+		if err := remoteWrite.Close(); err != nil {
+			logger.Error("closing remote_write failed", "err", err)
+		}
+	}()
+	appendable := remoteWrite.Appendable()
 
 	sql, err := store.Open(context.Background(), store.Options{
 		Path: f.storagePath, DatabaseURL: cfg.Storage.Database(),
@@ -170,12 +186,12 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		shutdown()
 		return err
 	}
-	scrapes := collector.NewManager(collector.Options{Appendable: db, Registerer: reg, Logger: logger.With("component", "collector")})
+	scrapes := collector.NewManager(collector.Options{Appendable: appendable, Registerer: reg, Logger: logger.With("component", "collector")})
 	notifyOpts := notifier.DefaultOptions()
 	notifyOpts.Registerer, notifyOpts.Logger = reg, logger.With("component", "notifier")
 	alertmanagers := notifier.New(notifyOpts)
 	evals := evaluator.NewManager(evaluator.Options{
-		Queryable: db, Appendable: db, Engine: engine, Notify: sendTo(alertmanagers, rcv.inbox, throttles),
+		Queryable: db, Appendable: appendable, Engine: engine, Notify: sendTo(alertmanagers, rcv.inbox, throttles),
 		Registerer: reg, Logger: logger.With("component", "evaluator"),
 		SnapshotFile: filepath.Join(f.storagePath, "rules.snapshot"),
 		Thresholds:   thresholds,
@@ -195,6 +211,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		// to be wrong) before them all: a failed reload stops at the first
 		// error, before anything else changed.
 		applier{"rules", evals.ApplyConfig},
+		applier{"remote_write", remoteWrite.ApplyConfig},
 		applier{"collector", scrapes.ApplyConfig},
 		applier{"notifier", alertmanagers.ApplyConfig},
 		applier{"runtime", applyRuntime},
@@ -221,6 +238,10 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		Head: db, DBStats: dbStats, Gatherer: reg, Alertmanagers: alertmanagersOf(alertmanagers, status),
 	}).Register(api)
 	h.mux.Handle("/api/", guard.Require(access.Read, promapi.Denial, gzipped(api)))
+	h.mux.Handle("/federate", guard.Require(access.Read, access.PlainDenial, gzipped(remote.NewFederation(remote.Federation{
+		Queryable: db, External: status.externalLabels, Lookback: promapi.DefaultLookbackDelta, Now: time.Now,
+		Logger: logger.With("component", "federation"),
+	}, reg))))
 	admin.Register(h.mux)
 	rcv.register(h.mux, guard)
 	console.New().Register(h.mux)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/version"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/gatewarden/gatewarden"
 	"github.com/gatewarden/gatewarden/config"
@@ -46,6 +47,14 @@ func (r *running) apply(cfg *config.Config) error {
 }
 
 func (r *running) config() *config.Config { return r.cfg.Load() }
+
+// externalLabels are the running config's, for /federate.
+func (r *running) externalLabels() labels.Labels {
+	if cfg := r.config(); cfg != nil {
+		return labels.FromMap(cfg.Global.ExternalLabels)
+	}
+	return labels.EmptyLabels()
+}
 
 // reloaded says how the last reload went and when one last worked.
 func (r *running) reloaded(rl *reloader) func() (bool, time.Time) {

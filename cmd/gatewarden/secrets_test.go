@@ -15,16 +15,19 @@ import (
 // The secrets a daemon is given, each distinct, to be looked for in every
 // answer and the log.
 var planted = map[string]string{
-	"webhook path":   "deadPATH-TOKEN-22",
-	"webhook query":  "deadQ-SECRET-33",
-	"webhook header": "hdr-VALUE-44",
-	"webhook secret": "hmac-KEY-55",
-	"feishu url":     "feishu-BOT-TOKEN-66",
-	"feishu secret":  "feishu-SIGN-77",
-	"smtp password":  "smtp-PASS-88",
-	"config url":     "cfgPATH-TOKEN-99",
-	"config secret":  "cfg-HMAC-11",
-	"ingest token":   "ingest-BEARER-12",
+	"webhook path":    "deadPATH-TOKEN-22",
+	"webhook query":   "deadQ-SECRET-33",
+	"webhook header":  "hdr-VALUE-44",
+	"webhook secret":  "hmac-KEY-55",
+	"feishu url":      "feishu-BOT-TOKEN-66",
+	"feishu secret":   "feishu-SIGN-77",
+	"smtp password":   "smtp-PASS-88",
+	"config url":      "cfgPATH-TOKEN-99",
+	"config secret":   "cfg-HMAC-11",
+	"ingest token":    "ingest-BEARER-12",
+	"remote header":   "rw-HEADER-13",
+	"remote password": "rw-PASS-14",
+	"remote bearer":   "rw-BEARER-15",
 }
 
 // TestNoSecretInAnyAnswer gives the daemon channels whose URLs carry
@@ -43,10 +46,19 @@ func TestNoSecretInAnyAnswer(t *testing.T) {
 	t.Cleanup(echo.Close)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "gatewarden.yml")
+	// remote_write to the echo too: Prometheus's queue logs the answer
+	// of a receiver that refuses a batch.
+	remoteWrite := jobConfig("gateway", target(t)) + `remote_write:
+  - url: ` + echo.URL + `/api/v1/write
+    headers: {X-Auth: ` + planted["remote header"] + `}
+    basic_auth: {username: gw, password: ` + planted["remote password"] + `}
+  - url: ` + echo.URL + `/other/write
+    authorization: {credentials_file: rw.token}
+`
 	writeConfig(t, cfg, accessConfig(t, dir, allTokens, "  auth: {bearer_token_file: sender.token}\n",
 		`      webhook_configs: [{url: "`+echo.URL+`/hook/`+planted["config url"]+`", secret_file: cfg.secret}]
-`))
-	for name, v := range map[string]string{"cfg.secret": planted["config secret"], "sender.token": planted["ingest token"]} {
+`)+remoteWrite)
+	for name, v := range map[string]string{"cfg.secret": planted["config secret"], "sender.token": planted["ingest token"], "rw.token": planted["remote bearer"]} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -98,6 +110,9 @@ func TestNoSecretInAnyAnswer(t *testing.T) {
 	d.eventually("the config channel's failure recorded", func() bool {
 		_, body := admin("GET", "/admin/alert-history?status=failed", "")
 		return strings.Contains(body, `"failed"`)
+	})
+	d.eventually("remote_write refused by the echo", func() bool {
+		return d.metricSum("prometheus_remote_storage_samples_failed_total") > 0
 	})
 	for _, e := range endpoints() {
 		if e.method != "GET" || strings.HasPrefix(e.path, "/debug/pprof/") && e.path != "/debug/pprof/" {

@@ -93,13 +93,46 @@ func (d *Document) decode(b []byte, v any) error {
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		return Errors{{File: d.file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return Errors{d.plainError(err)}
 	}
 	var errs Errors
 	for _, msg := range te.Errors {
 		errs = append(errs, d.typeError(msg))
 	}
 	return errs
+}
+
+// plainError locates an error a type's own unmarshaler returned without a
+// line (Prometheus's durations, say) at the value it quotes, when exactly
+// one scalar of the document is that value.
+func (d *Document) plainError(err error) *Error {
+	e := &Error{File: d.file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	m := quotedValue.FindStringSubmatch(e.Msg)
+	if m == nil {
+		return e
+	}
+	var found []*yaml.Node
+	walk(d.root, func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && n.Value == m[1] {
+			found = append(found, n)
+		}
+	})
+	if len(found) == 1 {
+		e.Line, e.Column = found[0].Line, found[0].Column
+	}
+	return e
+}
+
+var quotedValue = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
+
+func walk(n *yaml.Node, f func(*yaml.Node)) {
+	if n == nil {
+		return
+	}
+	f(n)
+	for _, c := range n.Content {
+		walk(c, f)
+	}
 }
 
 // typeError turns one of yaml.v3's "line N: ..." messages into a located
