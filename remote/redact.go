@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-
 	"github.com/gatewarden/gatewarden/config"
 )
 
@@ -117,4 +116,3 @@ func (r *redactor) WithAttrs(as []slog.Attr) slog.Handler {
 func (r *redactor) WithGroup(name string) slog.Handler {
 	return &redactor{next: r.next.WithGroup(name), secrets: r.secrets}
 }
-

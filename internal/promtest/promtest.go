@@ -289,4 +289,3 @@ func Poll(t testing.TB, limit time.Duration, what string, cond func() (bool, err
 		t.Fatalf("%s: %v", what, err)
 	}
 }
-
