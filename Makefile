@@ -94,9 +94,10 @@ demo: build
 BENCH_FLAGS ?=
 bench: build prometheus
 	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg \
-	  --scenarios=ingest,evaluate,detect,receive,rules-prom --ingest.series=10k,100k --ingest.duration=20s \
+	  --scenarios=ingest,evaluate,detect,receive,rules-prom,fleet --ingest.series=10k,100k --ingest.duration=20s \
 	  --evaluate.rules=100,1000 --evaluate.cycles=3 --detect.reps=10 --receive.duration=5s \
-	  --prometheus=$(BIN)/prometheus --rules-prom.series=10k --rules-prom.duration=1m $(BENCH_FLAGS)
+	  --prometheus=$(BIN)/prometheus --rules-prom.series=10k --rules-prom.duration=1m \
+	  --fleet.series=10k --fleet.duration=1m $(BENCH_FLAGS)
 
 # prometheus builds Prometheus of the pinned release into $(BIN), for
 # gwbench's rules-prom scenario (--prometheus=$(BIN)/prometheus).
@@ -106,7 +107,7 @@ prometheus:
 
 bench-full: build prometheus
 	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg \
-	  --scenarios=ingest,ingest-prom,evaluate,detect,receive,flood,rules-prom,soak --prometheus=$(BIN)/prometheus $(BENCH_FLAGS)
+	  --scenarios=ingest,ingest-prom,evaluate,detect,receive,flood,rules-prom,fleet,soak --prometheus=$(BIN)/prometheus $(BENCH_FLAGS)
 
 # fuzz runs every Go fuzz target one after another, FUZZTIME each; a failing
 # input stays in the package's testdata/fuzz/, where `go test` replays it.

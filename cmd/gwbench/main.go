@@ -51,6 +51,8 @@ type suite struct {
 	rulesPromSeries          string
 	ingestProm               ingestPromOpts
 	ingestPromSeries         string
+	fleet                    ingestPromOpts
+	fleetSeries              string
 }
 
 func runMain(args []string, stdout, stderr io.Writer) (int, error) {
@@ -82,7 +84,7 @@ func runMain(args []string, stdout, stderr io.Writer) (int, error) {
 
 func (s *suite) flags(c *kingpin.CmdClause) {
 	c.Flag("bin", "Directory holding the gatewarden and gatewaysim binaries (make build).").Default("bin").StringVar(&s.bin)
-	c.Flag("scenarios", "Scenarios to run, in order: ingest, ingest-prom and rules-prom (both need --prometheus), evaluate, detect, receive, flood, soak.").Default("ingest,evaluate,detect,receive,flood,soak").StringVar(&s.scenarios)
+	c.Flag("scenarios", "Scenarios to run, in order: ingest, ingest-prom, rules-prom and fleet (these need --prometheus), evaluate, detect, receive, flood, soak.").Default("ingest,evaluate,detect,receive,flood,soak").StringVar(&s.scenarios)
 	c.Flag("out", "Results file (JSON); empty writes none.").Default("gwbench.json").StringVar(&s.out)
 	c.Flag("svg", "Chart of the latency distributions (SVG); empty writes none.").Default("gwbench.svg").StringVar(&s.svg)
 	c.Flag("keep", "Keep the work directory (configs, logs, data) instead of removing it.").BoolVar(&s.keep)
@@ -113,7 +115,7 @@ func (s *suite) flags(c *kingpin.CmdClause) {
 	c.Flag("flood.deliver-within", "How long every accepted alert may take to reach the sink; 0 does not wait.").Default("5m").DurationVar(&s.flood.deliverWithin)
 	c.Flag("flood.group-by", "The route's group_by: alertname makes 20 groups, alertname,master one per alert.").Default("alertname").StringVar(&s.flood.groupBy)
 
-	c.Flag("prometheus", "Prometheus binary for the rules-prom and ingest-prom scenarios (make prometheus builds bin/prometheus from the pinned module).").StringVar(&s.rulesProm.prometheus)
+	c.Flag("prometheus", "Prometheus binary for the rules-prom, ingest-prom and fleet scenarios (make prometheus builds bin/prometheus from the pinned module).").StringVar(&s.rulesProm.prometheus)
 	c.Flag("rules-prom.rules", "Plain Prometheus rules (groups of 100).").Default("1000").IntVar(&s.rulesProm.rules)
 	c.Flag("rules-prom.series", "Series the rules run over.").Default("100k").StringVar(&s.rulesPromSeries)
 	c.Flag("rules-prom.interval", "Scrape and evaluation interval.").Default("10s").DurationVar(&s.rulesProm.interval)
@@ -122,6 +124,9 @@ func (s *suite) flags(c *kingpin.CmdClause) {
 	c.Flag("ingest-prom.series", "Neutral series both scrape.").Default("100k").StringVar(&s.ingestPromSeries)
 	c.Flag("ingest-prom.interval", "Scrape interval.").Default("10s").DurationVar(&s.ingestProm.interval)
 	c.Flag("ingest-prom.duration", "Window after both scraped the target whole once.").Default("30m").DurationVar(&s.ingestProm.duration)
+	c.Flag("fleet.series", "Neutral series gatewarden (remote_write on) and Prometheus in agent mode scrape.").Default("100k").StringVar(&s.fleetSeries)
+	c.Flag("fleet.interval", "Scrape interval.").Default("10s").DurationVar(&s.fleet.interval)
+	c.Flag("fleet.duration", "Window after both scraped the target whole once.").Default("10m").DurationVar(&s.fleet.duration)
 
 	c.Flag("soak.duration", "Soak length.").Default("30m").DurationVar(&s.soak.duration)
 	c.Flag("soak.series", "Series during the soak.").Default("10k").StringVar(&s.soakSeries)
@@ -157,6 +162,8 @@ func (s *suite) parse() error {
 	s.rulesProm.series = one("rules-prom.series", s.rulesPromSeries)
 	s.ingestProm.series = one("ingest-prom.series", s.ingestPromSeries)
 	s.ingestProm.prometheus = s.rulesProm.prometheus
+	s.fleet.series = one("fleet.series", s.fleetSeries)
+	s.fleet.prometheus = s.rulesProm.prometheus
 	s.flood.alerts = list("flood.alerts", s.floodAlerts)
 	s.flood.sizes = list("flood.size", s.floodSizes)
 	if err != nil {
@@ -167,7 +174,7 @@ func (s *suite) parse() error {
 	}
 	for _, name := range splitList(s.scenarios) {
 		if _, ok := scenarioRunners[name]; !ok {
-			return fmt.Errorf("--scenarios: unknown scenario %q (want ingest, ingest-prom, evaluate, detect, receive, flood, rules-prom, soak)", name)
+			return fmt.Errorf("--scenarios: unknown scenario %q (want ingest, ingest-prom, evaluate, detect, receive, flood, rules-prom, fleet, soak)", name)
 		}
 	}
 	if s.evaluate.cycles < 1 || s.detect.reps < 1 || s.receive.clients < 1 || s.receive.alerts < 1 || s.flood.batch < 1 || s.flood.clients < 1 {
@@ -191,6 +198,7 @@ var scenarioRunners = map[string]func(context.Context, *env, *suite, *Report) er
 	"ingest-prom": func(ctx context.Context, e *env, s *suite, r *Report) error {
 		return runIngestProm(ctx, e, s.ingestProm, r)
 	},
+	"fleet": func(ctx context.Context, e *env, s *suite, r *Report) error { return runFleet(ctx, e, s.fleet, r) },
 }
 
 func splitList(v string) []string {

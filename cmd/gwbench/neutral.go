@@ -93,22 +93,44 @@ type ingestPromOpts struct {
 // scrapers over the same neutral target, in one run, after the first full
 // scrape of each.
 func runIngestProm(ctx context.Context, e *env, o ingestPromOpts, r *Report) error {
+	return runNeutral(ctx, e, o, r, neutralRun{
+		key: "ingest_prom", gwConfig: "rule_files: []\n",
+		prometheus: func(ctx context.Context, cfg string) (*proc, error) {
+			return e.startPrometheus(ctx, o.prometheus, cfg, map[string]string{})
+		},
+		series: [2]string{"prometheus_tsdb_head_series", "prometheus_tsdb_head_series"},
+	})
+}
+
+// neutralRun is what a side-by-side run over the neutral target varies:
+// what gatewarden's config adds, which Prometheus runs beside it, and the
+// metric each reports its series count in.
+type neutralRun struct {
+	key        string // the figures' prefix
+	gwConfig   string // appended to the shared scrape config
+	promConfig string // likewise, for Prometheus
+	prometheus func(ctx context.Context, config string) (*proc, error)
+	series     [2]string // gatewarden's, Prometheus's
+	sent       bool      // report the samples each remote-wrote
+}
+
+func runNeutral(ctx context.Context, e *env, o ingestPromOpts, r *Report, n neutralRun) error {
 	if o.prometheus == "" {
-		return fmt.Errorf("ingest-prom runs Prometheus beside gatewarden: build it (make prometheus) and pass --prometheus=bin/prometheus")
+		return fmt.Errorf("%s runs Prometheus beside gatewarden: build it (make prometheus) and pass --prometheus=bin/prometheus", n.key)
 	}
 	target, err := startNeutralTarget(o.series)
 	if err != nil {
 		return err
 	}
 	defer target.stop()
-	e.logf("ingest-prom: %d neutral series scraped every %s by gatewarden and Prometheus for %s", o.series, o.interval, o.duration)
+	e.logf("%s: %d neutral series scraped every %s by gatewarden and Prometheus for %s", n.key, o.series, o.interval, o.duration)
 	cfg := strings.Replace(scrapeConfig(&proc{addr: target.addr}, o.interval), "job_name: gateway", "job_name: neutral", 1)
-	gw, err := e.startGatewarden(ctx, "ingest-prom", cfg+"rule_files: []\n", map[string]string{})
+	gw, err := e.startGatewarden(ctx, n.key, cfg+n.gwConfig, map[string]string{})
 	if err != nil {
 		return err
 	}
 	defer gw.stop()
-	prom, err := e.startPrometheus(ctx, o.prometheus, cfg, map[string]string{})
+	prom, err := n.prometheus(ctx, cfg+n.promConfig)
 	if err != nil {
 		return err
 	}
@@ -116,9 +138,9 @@ func runIngestProm(ctx context.Context, e *env, o ingestPromOpts, r *Report) err
 	sides := []*proc{gw, prom}
 	want := float64(o.series) * 0.99
 	if err := waitFor(ctx, 2*time.Minute+3*o.interval, 250*time.Millisecond, "the first full scrapes", func() (bool, error) {
-		for _, p := range sides {
+		for i, p := range sides {
 			ms, err := e.metrics(p)
-			if err != nil || ms.sum("prometheus_tsdb_head_series") < want {
+			if err != nil || ms.sum(n.series[i]) < want {
 				return false, err
 			}
 		}
@@ -126,19 +148,27 @@ func runIngestProm(ctx context.Context, e *env, o ingestPromOpts, r *Report) err
 	}); err != nil {
 		return err
 	}
-	cpu0 := make([]float64, len(sides))
+	var cpu0, sent0 [2]float64
 	for i, p := range sides {
 		if cpu0[i], err = p.cpuSeconds(); err != nil {
+			return err
+		}
+		if sent0[i], err = e.sentSamples(p); err != nil {
 			return err
 		}
 	}
 	if err := sleep(ctx, o.duration); err != nil {
 		return err
 	}
-	return reportIngestProm(e, r, o, sides, cpu0)
+	return reportNeutral(e, r, o, n, sides, cpu0, sent0)
 }
 
-func reportIngestProm(e *env, r *Report, o ingestPromOpts, sides []*proc, cpu0 []float64) error {
+func (e *env) sentSamples(p *proc) (float64, error) {
+	ms, err := e.metrics(p)
+	return ms.sum("prometheus_remote_storage_samples_total"), err
+}
+
+func reportNeutral(e *env, r *Report, o ingestPromOpts, n neutralRun, sides []*proc, cpu0, sent0 [2]float64) error {
 	scrapes := o.duration.Seconds() / o.interval.Seconds()
 	ctxt := fmt.Sprintf("%d neutral counter series, every value changing, scraped every %s by both for %s", o.series, o.interval, o.duration)
 	var perSeries, perScrape [2]float64
@@ -155,12 +185,16 @@ func reportIngestProm(e *env, r *Report, o ingestPromOpts, sides []*proc, cpu0 [
 		if err != nil {
 			return err
 		}
-		perSeries[i] = rss / ms.sum("prometheus_tsdb_head_series")
+		perSeries[i] = rss / ms.sum(n.series[i])
 		perScrape[i] = (cpu - cpu0[i]) / scrapes
-		r.add(Figure{Key: "ingest_prom.rss_per_series." + p.name, Size: o.series, Value: perSeries[i], Unit: "B", Context: ctxt})
-		r.add(Figure{Key: "ingest_prom.cpu_per_scrape." + p.name, Size: o.series, Value: perScrape[i], Unit: "s", Context: "user + system CPU over the window ÷ intervals"})
+		r.add(Figure{Key: n.key + ".rss_per_series." + p.name, Size: o.series, Value: perSeries[i], Unit: "B", Context: ctxt})
+		r.add(Figure{Key: n.key + ".cpu_per_scrape." + p.name, Size: o.series, Value: perScrape[i], Unit: "s", Context: "user + system CPU over the window ÷ intervals"})
+		if n.sent {
+			sent := (ms.sum("prometheus_remote_storage_samples_total") - sent0[i]) / scrapes
+			r.add(Figure{Key: n.key + ".sent_per_scrape." + p.name, Size: o.series, Value: sent, Unit: "samples", Context: "prometheus_remote_storage_samples_total over the window ÷ intervals"})
+		}
 	}
-	r.add(Figure{Key: "ingest_prom.rss_ratio", Size: o.series, Value: perSeries[0] / perSeries[1], Unit: "× Prometheus", Context: "gatewarden's RSS per series ÷ Prometheus's"})
-	r.add(Figure{Key: "ingest_prom.cpu_ratio", Size: o.series, Value: perScrape[0] / perScrape[1], Unit: "× Prometheus", Context: "gatewarden's CPU per scrape ÷ Prometheus's"})
+	r.add(Figure{Key: n.key + ".rss_ratio", Size: o.series, Value: perSeries[0] / perSeries[1], Unit: "× Prometheus", Context: "gatewarden's RSS per series ÷ Prometheus's"})
+	r.add(Figure{Key: n.key + ".cpu_ratio", Size: o.series, Value: perScrape[0] / perScrape[1], Unit: "× Prometheus", Context: "gatewarden's CPU per scrape ÷ Prometheus's"})
 	return nil
 }
