@@ -22,11 +22,23 @@ type RemoteWriteConfig struct {
 // strict decoder, so unknown keys and wrong types are located errors.
 // Prometheus's own checks (url, headers, auth, queue settings) run in
 // validation instead, where the block's position is known: its unmarshaler
-// returns them as plain errors, without a line.
+// returns them as plain errors, without a line. A plain error of a value
+// inside (Prometheus's durations) becomes a type error, so decoding goes
+// on and every problem of the file is reported at once.
 func (c *RemoteWriteConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	type plain promconfig.RemoteWriteConfig
 	c.RemoteWriteConfig = promconfig.DefaultRemoteWriteConfig
-	return unmarshal((*plain)(&c.RemoteWriteConfig))
+	if err := unmarshal((*plain)(&c.RemoteWriteConfig)); err != nil {
+		if _, ok := err.(*yaml.TypeError); ok {
+			return err
+		}
+		return &yaml.TypeError{Errors: []string{err.Error()}}
+	}
+	// What Prometheus's unmarshaler does besides checking: authorization
+	// defaults to the Bearer scheme, bearer_token becomes authorization.
+	// Its errors are check's to report.
+	_ = c.HTTPClientConfig.Validate()
+	return nil
 }
 
 // MarshalYAML shows the block as Prometheus renders it (passwords and
@@ -67,7 +79,7 @@ func resolveRemoteWritePaths(rws []*RemoteWriteConfig, dir string) {
 // after decoding: names are unique and relabelling is valid.
 func validateRemoteWrite(rws []*RemoteWriteConfig) []yamlfile.PathError {
 	var errs []yamlfile.PathError
-	names := map[string]bool{}
+	names, blocks := map[string]bool{}, map[string]bool{}
 	for i, rw := range rws {
 		if rw == nil {
 			errs = append(errs, yamlfile.At("empty remote_write config", "remote_write", i))
@@ -75,6 +87,13 @@ func validateRemoteWrite(rws []*RemoteWriteConfig) []yamlfile.PathError {
 		}
 		if err := rw.check(); err != nil {
 			errs = append(errs, yamlfile.At("remote_write: "+err.Error(), "remote_write", i))
+		}
+		// Prometheus refuses two identical endpoints when it applies them.
+		if b, err := yaml.Marshal(&rw.RemoteWriteConfig); err == nil {
+			if blocks[string(b)] {
+				errs = append(errs, yamlfile.At("remote_write: the same endpoint as an earlier one", "remote_write", i))
+			}
+			blocks[string(b)] = true
 		}
 		if rw.Name != "" {
 			if names[rw.Name] {

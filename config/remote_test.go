@@ -46,7 +46,7 @@ remote_write:
 		t.Errorf("queue and metadata settings: %+v %+v", a.QueueConfig, a.MetadataConfig)
 	}
 	if time.Duration(b.RemoteTimeout) != 30*time.Second || b.ProtobufMessage != promconfig.DefaultRemoteWriteConfig.ProtobufMessage ||
-		b.HTTPClientConfig.Authorization.CredentialsFile != "/etc/gw/token" {
+		b.HTTPClientConfig.Authorization.CredentialsFile != "/etc/gw/token" || b.HTTPClientConfig.Authorization.Type != "Bearer" {
 		t.Errorf("Prometheus's defaults: %+v", b)
 	}
 }
@@ -62,6 +62,7 @@ func TestRemoteWriteErrorsAreLocated(t *testing.T) {
 		{"two auths", "remote_write:\n  - url: http://x/\n    basic_auth: {username: u}\n    authorization: {credentials: c}\n", "f.yml:2:5: remote_write:"},
 		{"protobuf", "remote_write:\n  - url: http://x/\n    protobuf_message: v3\n", "f.yml:2:5: remote_write: invalid protobuf_message value"},
 		{"same name", "remote_write:\n  - url: http://x/\n    name: a\n  - url: http://y/\n    name: a\n", `f.yml:5:11: remote_write name "a" is used by an earlier endpoint`},
+		{"same endpoint twice", "remote_write:\n  - url: http://x/\n  - url: http://x/\n", "f.yml:3:5: remote_write: the same endpoint as an earlier one"},
 		{"relabel", "remote_write:\n  - url: http://x/\n    write_relabel_configs: [{action: replace, target_label: \"\"}]\n", "f.yml:3:28: remote_write:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,6 +71,17 @@ func TestRemoteWriteErrorsAreLocated(t *testing.T) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestRemoteWriteErrorsDoNotHideOthers: a bad value in a remote_write
+// block is one error among the file's others, not the only one.
+func TestRemoteWriteErrorsDoNotHideOthers(t *testing.T) {
+	_, err := Load([]byte("remote_write:\n  - url: http://x/\n    remote_timeout: \"30\"\n  - url: http://y/\n    remote_timeout: soon\nbogus: 1\n"), "f.yml")
+	for _, want := range []string{`f.yml:3:21: not a valid duration string: "30"`, `f.yml:5:21: not a valid duration string: "soon"`, `f.yml:6:1: unknown field "bogus"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q among the errors", err, want)
+		}
 	}
 }
 

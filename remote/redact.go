@@ -1,7 +1,11 @@
 package remote
 
 import (
+	"cmp"
 	"context"
+	"encoding/base64"
+	"maps"
+	"slices"
 	"log/slog"
 	"os"
 	"strings"
@@ -53,8 +57,19 @@ func (r *redactor) learn(rws []*config.RemoteWriteConfig) {
 		}
 		hc := rw.HTTPClientConfig
 		if ba := hc.BasicAuth; ba != nil {
-			add(string(ba.Password))
-			file(ba.PasswordFile)
+			pw := string(ba.Password)
+			if ba.PasswordFile != "" {
+				b, _ := os.ReadFile(ba.PasswordFile)
+				pw = strings.TrimSpace(string(b))
+			}
+			add(pw)
+			user := ba.Username
+			if ba.UsernameFile != "" {
+				b, _ := os.ReadFile(ba.UsernameFile)
+				user = strings.TrimSpace(string(b))
+			}
+			// What goes on the wire, which an echo shows.
+			add(base64.StdEncoding.EncodeToString([]byte(user + ":" + pw)))
 		}
 		if a := hc.Authorization; a != nil {
 			add(string(a.Credentials))
@@ -65,8 +80,11 @@ func (r *redactor) learn(rws []*config.RemoteWriteConfig) {
 			file(o.ClientSecretFile)
 		}
 	}
+	// Longest first: a secret that starts another must not leave the
+	// other's tail in the clear.
+	secrets := slices.SortedFunc(maps.Keys(r.known), func(a, b string) int { return cmp.Compare(len(b), len(a)) })
 	var pairs []string
-	for s := range r.known {
+	for _, s := range secrets {
 		pairs = append(pairs, s, "<secret>")
 	}
 	r.secrets.Store(strings.NewReplacer(pairs...))

@@ -6,6 +6,7 @@ package remote
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -26,6 +27,7 @@ type Writer struct {
 	rs     *promremote.Storage
 	db     *tsdb.DB
 	redact *redactor
+	logger *slog.Logger
 }
 
 // NewWriter starts the remote storage over the TSDB in dir; flushDeadline
@@ -37,7 +39,7 @@ func NewWriter(db *tsdb.DB, dir string, flushDeadline time.Duration, reg prometh
 	rs := promremote.NewStorage(slog.New(redact), reg, db.StartTime, dir, flushDeadline, nil, false)
 	// The watcher is woken at every WAL write instead of polling it.
 	db.SetWriteNotified(rs)
-	return &Writer{rs: rs, db: db, redact: redact}
+	return &Writer{rs: rs, db: db, redact: redact, logger: slog.New(redact)}
 }
 
 // ApplyConfig starts, changes or stops queues as the remote_write section
@@ -47,11 +49,28 @@ func (w *Writer) ApplyConfig(cfg *config.Config) error {
 	return w.rs.ApplyConfig(cfg.Prometheus())
 }
 
+// Check builds the endpoints' clients without starting anything: what
+// would make ApplyConfig fail (a TLS file missing, say) fails a reload
+// before any part has taken the new config.
+func (w *Writer) Check(cfg *config.Config) error {
+	for _, rw := range cfg.Prometheus().RemoteWriteConfigs {
+		_, err := promremote.NewWriteClient("check", &promremote.ClientConfig{
+			URL: rw.URL, Timeout: rw.RemoteTimeout, HTTPClientConfig: rw.HTTPClientConfig,
+			SigV4Config: rw.SigV4Config, AzureADConfig: rw.AzureADConfig, GoogleIAMConfig: rw.GoogleIAMConfig,
+			Headers: rw.Headers, WriteProtoMsg: rw.ProtobufMessage, RoundRobinDNS: rw.RoundRobinDNS,
+		})
+		if err != nil {
+			return fmt.Errorf("remote_write %s: %w", rw.URL.Redacted(), err)
+		}
+	}
+	return nil
+}
+
 // Appendable is what the collector and the rules write to: the TSDB, with
 // the remote storage counting the samples that come in, which its queues
 // use to size their shards, and their highest timestamp.
 func (w *Writer) Appendable() storage.Appendable {
-	return appendable{storage.NewFanout(nil, w.db, w.rs)}
+	return appendable{storage.NewFanout(w.logger, w.db, w.rs)}
 }
 
 // appendable keeps the fanout to its appender: the fanout's queriers would

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,8 +55,18 @@ remote_write:
 	if err := r.w.ApplyConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
-	// The queues send what is newer than their start, as Prometheus's do.
-	r.next = time.Now().Add(time.Second).Truncate(time.Millisecond)
+	// The queues send what is newer than their watcher's start, as
+	// Prometheus's do; the watcher reports its segment once started.
+	promtest.Poll(t, 30*time.Second, "the WAL watcher started", func() (bool, error) {
+		mfs, err := r.reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "prometheus_wal_watcher_current_segment" && len(mf.Metric) > 0 {
+				return true, err
+			}
+		}
+		return false, err
+	})
+	r.next = time.Now().Add(10 * time.Millisecond).Truncate(time.Millisecond)
 	return r
 }
 
@@ -186,6 +197,25 @@ func counter(t *testing.T, g prometheus.Gatherer, name string) float64 {
 		}
 	}
 	return v
+}
+
+// TestCheckRefusesWhatApplyWould: a reload with an endpoint whose client
+// cannot be built fails the dry run, before any part takes the config.
+func TestCheckRefusesWhatApplyWould(t *testing.T) {
+	db, err := tsdb.Open(t.TempDir(), nil, nil, tsdb.DefaultOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w := NewWriter(db, t.TempDir(), time.Second, prometheus.NewRegistry(), promslog.NewNopLogger())
+	defer w.Close()
+	cfg, err := config.Load([]byte("remote_write:\n  - url: https://x/write\n    tls_config: {ca_file: /nonexistent/ca.pem}\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Check(cfg); err == nil || !strings.Contains(err.Error(), "ca.pem") {
+		t.Errorf("Check = %v, want the missing CA file", err)
+	}
 }
 
 // servers are the receivers every remote_write test runs against.

@@ -27,7 +27,8 @@ INTERVAL=5s
 work=$(mktemp -d -t gatewarden-fleet.XXXXXX)
 chmod 755 "$work"
 pids=()
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+keep= # set when a check fails: the logs stay in $work
 VM_PORT=18428 VMALERT_PORT=18880 PG_PORT=15432
 NODE_PORTS=(19101 19102 19103) SIM_PORTS=(19301 19302 19303) RCV_PORTS=(19201 19202)
 
@@ -37,19 +38,23 @@ cleanup() {
 	[[ -n ${vm_pid:-} ]] && kill "$vm_pid" 2>/dev/null || true
 	[[ -f $work/pg/postmaster.pid ]] && pg pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
 	wait 2>/dev/null || true
-	rm -rf "$work"
+	if [[ -n $keep ]]; then echo "fleet: logs and data kept in $work" >&2; else rm -rf "$work"; fi
+}
+fail() {
+	echo "fleet: $*" >&2
+	keep=1
+	exit 1
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 for tool in victoria-metrics vmalert curl jq; do
-	command -v "$tool" >/dev/null || { echo "fleet: $tool is missing (see the header of $0)" >&2; exit 1; }
+	command -v "$tool" >/dev/null || fail "$tool is missing (see the header of $0)"
 done
-[[ -x $PG_BIN/initdb ]] || { echo "fleet: PostgreSQL's initdb is missing (apt-get install postgresql)" >&2; exit 1; }
+[[ -x $PG_BIN/initdb ]] || fail "PostgreSQL's initdb is missing (apt-get install postgresql)"
 for port in $VM_PORT $VMALERT_PORT $PG_PORT "${NODE_PORTS[@]}" "${SIM_PORTS[@]}" "${RCV_PORTS[@]}"; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-		echo "fleet: port $port is in use" >&2
-		exit 1
+		fail "port $port is in use"
 	fi
 done
 
@@ -58,9 +63,7 @@ wait_for() { # what, tries (of 0.5 s), command...
 	local what=$1 tries=$2
 	shift 2
 	for _ in $(seq "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
-	echo "fleet: timed out waiting for $what; logs in $work" >&2
-	trap - EXIT
-	exit 1
+	fail "timed out waiting for $what"
 }
 ready() { curl -sf "$1" >/dev/null; }
 # vm QUERY [TIME]: the first value of an instant query on VictoriaMetrics.
@@ -162,7 +165,9 @@ wait_for "FleetSpendFlowing at the receiver pair" 240 fleet_alert
 delivered() { [[ $(curl -sf "http://127.0.0.1:${SIM_PORTS[0]}/sim/notifications" | jq '[.[] | select(tostring | contains("FleetSpendFlowing"))] | length') -ge 1 ]]; }
 wait_for "the fleet alert's notification" 60 delivered
 sleep 15 # a second delivery, if the pair sent twice, would land by now
-echo "  FleetSpendFlowing, sent by vmalert to both receivers: delivered $(curl -sf "http://127.0.0.1:${SIM_PORTS[0]}/sim/notifications" | jq '[.[] | select(tostring | contains("FleetSpendFlowing"))] | length') time(s)"
+times=$(curl -sf "http://127.0.0.1:${SIM_PORTS[0]}/sim/notifications" | jq '[.[] | select(tostring | contains("FleetSpendFlowing"))] | length')
+echo "  FleetSpendFlowing, sent by vmalert to both receivers: delivered $times time(s)"
+[[ $times == 1 ]] || fail "the fleet alert was delivered $times times, not once"
 
 step "check 3: VictoriaMetrics stopped for ${OUTAGE}s and restarted loses no sample"
 from=$(date +%s)
@@ -188,8 +193,11 @@ count() {
 	echo "$q"
 }
 caught_up() {
+	local i c l
 	for i in 0 1 2; do
-		[[ $(vm "$(count ",node=\"n$((i + 1))\"")" "$to") == $(local_q "${NODE_PORTS[$i]}" "$(count "")" "$to") ]] || return 1
+		c=$(vm "$(count ",node=\"n$((i + 1))\"")" "$to")
+		l=$(local_q "${NODE_PORTS[$i]}" "$(count "")" "$to")
+		[[ $l =~ ^[0-9]+$ && $c == "$l" ]] || return 1
 	done
 }
 ok=
@@ -202,5 +210,5 @@ for i in 0 1 2; do
 	c=$(vm "$(count ",node=\"n$((i + 1))\"")" "$to")
 	echo "  node n$((i + 1)): $l samples in its own TSDB over the ${window} window, $c in VictoriaMetrics, lost $((l - c))"
 done
-[[ -n $ok ]] || { echo "fleet: samples differ after 120 s of catching up; logs in $work" >&2; trap - EXIT; exit 1; }
+[[ -n $ok ]] || fail "samples differ after 120 s of catching up"
 step "the fleet holds: every node seen, the fleet alert delivered once, nothing lost"

@@ -210,6 +210,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		// The appliers that can fail come first, rule files (the likeliest
 		// to be wrong) before them all: a failed reload stops at the first
 		// error, before anything else changed.
+		applier{"remote_write check", remoteWrite.Check}, // a dry run: changes nothing
 		applier{"rules", evals.ApplyConfig},
 		applier{"remote_write", remoteWrite.ApplyConfig},
 		applier{"collector", scrapes.ApplyConfig},

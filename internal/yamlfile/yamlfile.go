@@ -102,28 +102,39 @@ func (d *Document) decode(b []byte, v any) error {
 	return errs
 }
 
-// plainError locates an error a type's own unmarshaler returned without a
-// line (Prometheus's durations, say) at the value it quotes, when exactly
-// one scalar of the document is that value.
+// plainError is an error a type's own unmarshaler returned without a
+// line, located at the value it quotes (see locateQuoted).
 func (d *Document) plainError(err error) *Error {
 	e := &Error{File: d.file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-	m := quotedValue.FindStringSubmatch(e.Msg)
-	if m == nil {
-		return e
-	}
-	var found []*yaml.Node
-	walk(d.root, func(n *yaml.Node) {
-		if n.Kind == yaml.ScalarNode && n.Value == m[1] {
-			found = append(found, n)
-		}
-	})
-	if len(found) == 1 {
-		e.Line, e.Column = found[0].Line, found[0].Column
-	}
+	e.Line, e.Column = d.locateQuoted(e.Msg)
 	return e
 }
 
-var quotedValue = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
+// locateQuoted finds the one scalar of the document whose value the
+// message quotes ("not a valid duration string: \"30\""); nothing when no
+// scalar, or more than one, has that value.
+func (d *Document) locateQuoted(msg string) (line, column int) {
+	m := quotedValue.FindString(msg)
+	if m == "" {
+		return 0, 0
+	}
+	v, err := strconv.Unquote(m)
+	if err != nil {
+		return 0, 0
+	}
+	var found []*yaml.Node
+	walk(d.root, func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && n.Value == v {
+			found = append(found, n)
+		}
+	})
+	if len(found) != 1 {
+		return 0, 0
+	}
+	return found[0].Line, found[0].Column
+}
+
+var quotedValue = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 
 func walk(n *yaml.Node, f func(*yaml.Node)) {
 	if n == nil {
@@ -140,7 +151,9 @@ func walk(n *yaml.Node, f func(*yaml.Node)) {
 func (d *Document) typeError(msg string) *Error {
 	m := typeLine.FindStringSubmatch(msg)
 	if m == nil {
-		return &Error{File: d.file, Msg: valueExcerpt.ReplaceAllString(msg, "$2")}
+		e := &Error{File: d.file, Msg: valueExcerpt.ReplaceAllString(msg, "$2")}
+		e.Line, e.Column = d.locateQuoted(e.Msg)
+		return e
 	}
 	line, _ := strconv.Atoi(m[1])
 	e := &Error{File: d.file, Line: line, Msg: m[3]}
