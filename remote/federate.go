@@ -116,13 +116,13 @@ func (f *Federation) latest(r *http.Request, sets [][]*labels.Matcher, mint, max
 	for set.Next() {
 		s := set.At()
 		it = s.Iterator(it)
+		// ok says the latest sample is a float: a series whose latest is
+		// a histogram is left out, not served an older float.
 		last, ok := sample{lset: s.Labels()}, false
-		for vt := it.Next(); vt != chunkenc.ValNone; vt = it.Next() {
-			if vt != chunkenc.ValFloat {
-				continue
-			}
-			if t, v := it.At(); t <= maxt {
-				last.t, last.v, ok = t, v, true
+		for vt := it.Next(); vt != chunkenc.ValNone && it.AtT() <= maxt; vt = it.Next() {
+			ok = vt == chunkenc.ValFloat
+			if ok {
+				last.t, last.v = it.At()
 			}
 		}
 		if it.Err() != nil {
