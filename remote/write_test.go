@@ -30,7 +30,7 @@ type rig struct {
 	next time.Time // the next sample's timestamp
 }
 
-func newRig(t *testing.T, srv *promtest.Server) *rig {
+func newRig(t *testing.T, srv *promtest.Server, extra ...string) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := tsdb.Open(dir, nil, nil, tsdb.DefaultOptions(), nil)
@@ -48,7 +48,7 @@ global: {external_labels: {node: n1}}
 remote_write:
   - url: %s%s
     queue_config: {batch_send_deadline: 100ms, min_backoff: 10ms, max_backoff: 200ms}
-`, srv.URL, srv.WritePath)), "")
+%s`, srv.URL, srv.WritePath, strings.Join(extra, ""))), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +157,16 @@ func TestRemoteWriteArrives(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRemoteWriteV2 sends Remote-Write 2.0 (protobuf_message
+// io.prometheus.write.v2.Request) to Prometheus, which accepts both
+// protocols: the same samples arrive.
+func TestRemoteWriteV2(t *testing.T) {
+	srv := promtest.Prometheus(t)
+	r := newRig(t, srv, "    protobuf_message: io.prometheus.write.v2.Request\n")
+	r.append(20)
+	r.arrived("the samples over v2")
 }
 
 // TestRemoteWriteOutage stops the receiving server while samples keep
