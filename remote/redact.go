@@ -4,10 +4,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
-	"maps"
-	"slices"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 
