@@ -7,14 +7,16 @@
 #   VictoriaMetrics, the central store (Debian's victoria-metrics);
 #   a receiver pair: two gatewardens sharing one PostgreSQL;
 #   a fleet-wide rule, exported with `gatewardenctl rules export` and
-#   evaluated by vmalert over VictoriaMetrics, firing into the pair.
+#   evaluated twice, each firing into the pair: by vmalert over
+#   VictoriaMetrics, and by Prometheus's ruler over what its Prometheus
+#   federates from VictoriaMetrics.
 #
-# Checks: VictoriaMetrics sees all three nodes; the fleet alert reaches the
-# receiver pair and is delivered once; VictoriaMetrics stopped for
+# Checks: VictoriaMetrics sees all three nodes; the fleet alert of each
+# ruler reaches the receiver pair and is delivered once; VictoriaMetrics stopped for
 # OUTAGE seconds (default 120) and restarted has every sample each
 # sidecar stored meanwhile (counted on both sides).
 #
-# Needs: make build; victoria-metrics and vmalert (apt-get install
+# Needs: make build prometheus; victoria-metrics and vmalert (apt-get install
 # victoria-metrics); PostgreSQL's server binaries (apt-get install
 # postgresql); curl and jq. Everything it starts stops at exit, and its
 # data goes with it.
@@ -29,7 +31,7 @@ chmod 755 "$work"
 pids=()
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 keep= # set when a check fails: the logs stay in $work
-VM_PORT=18428 VMALERT_PORT=18880 PG_PORT=15432
+VM_PORT=18428 VMALERT_PORT=18880 PROM_PORT=18090 PG_PORT=15432
 NODE_PORTS=(19101 19102 19103) SIM_PORTS=(19301 19302 19303) RCV_PORTS=(19201 19202)
 
 pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$PG_BIN/$1" "${@:2}"; else "$PG_BIN/$1" "${@:2}"; fi; }
@@ -51,8 +53,9 @@ trap 'exit 130' INT TERM
 for tool in victoria-metrics vmalert curl jq; do
 	command -v "$tool" >/dev/null || fail "$tool is missing (see the header of $0)"
 done
+[[ -x $BIN/prometheus ]] || fail "$BIN/prometheus is missing: make prometheus builds it"
 [[ -x $PG_BIN/initdb ]] || fail "PostgreSQL's initdb is missing (apt-get install postgresql)"
-for port in $VM_PORT $VMALERT_PORT $PG_PORT "${NODE_PORTS[@]}" "${SIM_PORTS[@]}" "${RCV_PORTS[@]}"; do
+for port in $VM_PORT $VMALERT_PORT $PROM_PORT $PG_PORT "${NODE_PORTS[@]}" "${SIM_PORTS[@]}" "${RCV_PORTS[@]}"; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		fail "port $port is in use"
 	fi
@@ -95,7 +98,7 @@ for i in 0 1; do
 rule_files: []
 storage: {database_url_file: database.url}
 receiver:
-  route: {receiver: ops, group_by: [alertname], group_wait: 2s, group_interval: 10s, repeat_interval: 1h}
+  route: {receiver: ops, group_by: [alertname, ruler], group_wait: 2s, group_interval: 10s, repeat_interval: 1h}
   receivers:
     - name: ops
       webhook_configs: [{url: "http://127.0.0.1:${SIM_PORTS[0]}/sim/webhook", secret_file: sink.secret}]
@@ -134,7 +137,7 @@ EOF
 done
 for port in "${RCV_PORTS[@]}" "${NODE_PORTS[@]}"; do wait_for "gatewarden on :$port" 100 ready "http://127.0.0.1:$port/-/ready"; done
 
-step "fleet rule: exported with gatewardenctl, evaluated by vmalert over VictoriaMetrics"
+step "fleet rule: exported with gatewardenctl; vmalert over VictoriaMetrics and Prometheus's ruler over its federation run it"
 cat >"$work/fleet-rules.yml" <<'EOF'
 groups:
   - name: fleet
@@ -150,7 +153,25 @@ EOF
 sed 's/^/  /' "$work/fleet-rules.prom.yml"
 vmalert -rule="$work/fleet-rules.prom.yml" -datasource.url=http://127.0.0.1:$VM_PORT \
 	-notifier.url=http://127.0.0.1:${RCV_PORTS[0]} -notifier.url=http://127.0.0.1:${RCV_PORTS[1]} \
+	-external.label=ruler=vmalert \
 	-evaluationInterval=10s -httpListenAddr=127.0.0.1:$VMALERT_PORT -loggerLevel=ERROR >"$work/vmalert.log" 2>&1 &
+pids+=($!)
+# Prometheus's rules evaluate over its own TSDB: it federates the rule's
+# input from VictoriaMetrics (honor_labels keeps each node's label).
+cat >"$work/prometheus.yml" <<EOF
+global: {scrape_interval: 5s, evaluation_interval: 10s, external_labels: {ruler: prometheus}}
+scrape_configs:
+  - job_name: fleet
+    honor_labels: true
+    metrics_path: /federate
+    params: {'match[]': ['{__name__="gateway_spend_usd_total"}']}
+    static_configs: [{targets: ["127.0.0.1:$VM_PORT"]}]
+rule_files: [fleet-rules.prom.yml]
+alerting:
+  alertmanagers: [{static_configs: [{targets: ["127.0.0.1:${RCV_PORTS[0]}", "127.0.0.1:${RCV_PORTS[1]}"]}]}]
+EOF
+"$BIN/prometheus" --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
+	--web.listen-address=127.0.0.1:$PROM_PORT --log.level=warn >"$work/prometheus.log" 2>&1 &
 pids+=($!)
 
 step "check 1: VictoriaMetrics sees every node"
@@ -159,15 +180,24 @@ wait_for "three nodes in VictoriaMetrics" 120 nodes
 curl -sf "http://127.0.0.1:$VM_PORT/api/v1/query" --data-urlencode 'query=count by (node) ({job="gateway"})' |
 	jq -r '.data.result[] | "  node \(.metric.node): \(.value[1]) series in VictoriaMetrics"'
 
-step "check 2: the fleet alert reaches the receiver pair and is delivered once"
-fleet_alert() { [[ $(curl -sf "http://127.0.0.1:${RCV_PORTS[1]}/api/v2/alerts?filter=alertname%3D%22FleetSpendFlowing%22" | jq length) -ge 1 ]]; }
-wait_for "FleetSpendFlowing at the receiver pair" 240 fleet_alert
-delivered() { [[ $(curl -sf "http://127.0.0.1:${SIM_PORTS[0]}/sim/notifications" | jq '[.[] | select(tostring | contains("FleetSpendFlowing"))] | length') -ge 1 ]]; }
-wait_for "the fleet alert's notification" 60 delivered
+step "check 2: each ruler's fleet alert reaches the receiver pair and is delivered once"
+# notified RULER: notifications of the fleet alert from one ruler.
+notified() {
+	curl -sf "http://127.0.0.1:${SIM_PORTS[0]}/sim/notifications" |
+		jq --arg r "\"ruler\":\"$1\"" '[.[] | select(tostring | contains("FleetSpendFlowing") and contains($r))] | length'
+}
+for ruler in vmalert prometheus; do
+	at_pair() { [[ $(curl -sf "http://127.0.0.1:${RCV_PORTS[1]}/api/v2/alerts?filter=alertname%3D%22FleetSpendFlowing%22&filter=ruler%3D%22$ruler%22" | jq length) -ge 1 ]]; }
+	wait_for "$ruler's FleetSpendFlowing at the receiver pair" 240 at_pair
+	delivered() { [[ $(notified "$ruler") -ge 1 ]]; }
+	wait_for "the notification of $ruler's fleet alert" 60 delivered
+done
 sleep 15 # a second delivery, if the pair sent twice, would land by now
-times=$(curl -sf "http://127.0.0.1:${SIM_PORTS[0]}/sim/notifications" | jq '[.[] | select(tostring | contains("FleetSpendFlowing"))] | length')
-echo "  FleetSpendFlowing, sent by vmalert to both receivers: delivered $times time(s)"
-[[ $times == 1 ]] || fail "the fleet alert was delivered $times times, not once"
+for ruler in vmalert prometheus; do
+	times=$(notified "$ruler")
+	echo "  FleetSpendFlowing from $ruler, sent to both receivers: delivered $times time(s)"
+	[[ $times == 1 ]] || fail "$ruler's fleet alert was delivered $times times, not once"
+done
 
 step "check 3: VictoriaMetrics stopped for ${OUTAGE}s and restarted loses no sample"
 from=$(date +%s)
@@ -211,4 +241,4 @@ for i in 0 1 2; do
 	echo "  node n$((i + 1)): $l samples in its own TSDB over the ${window} window, $c in VictoriaMetrics, lost $((l - c))"
 done
 [[ -n $ok ]] || fail "samples differ after 120 s of catching up"
-step "the fleet holds: every node seen, the fleet alert delivered once, nothing lost"
+step "the fleet holds: every node seen, each ruler's fleet alert delivered once, nothing lost"

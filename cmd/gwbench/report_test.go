@@ -189,7 +189,7 @@ func TestSuiteParse(t *testing.T) {
 	s := suite{scenarios: "ingest,detect", ingestSizes: "10k", evalRules: "100", evalSeries: "100k", soakSeries: "10k",
 		receiveBatches: "1,100", receiveAPIs: "v2", evaluate: evaluateOpts{cycles: 1}, detect: detectOpts{reps: 1},
 		receive: receiveOpts{clients: 8, alerts: 10}, floodAlerts: "1M,200k", floodSizes: "256,8k", flood: floodOpts{batch: 500, clients: 4},
-		rulesPromSeries: "100k", ingestPromSeries: "100k"}
+		rulesPromSeries: "100k", ingestPromSeries: "100k", fleetSeries: "10k"}
 	if err := s.parse(); err != nil || s.evaluate.series != 100_000 || !reflect.DeepEqual(s.receive.batches, []int{1, 100}) ||
 		!reflect.DeepEqual(s.flood.alerts, []int{1_000_000, 200_000}) {
 		t.Fatalf("parse: %v, %+v", err, s)
