@@ -20,7 +20,6 @@ const (
 	DefaultBodySizeLimit      = 64 << 20
 	DefaultFileSDRefresh      = 30 * time.Second
 	DefaultGOGC               = 25
-	DefaultReleaseInterval    = 2 * time.Minute
 )
 
 // Config is the root of gatewarden.yml. A section left out is not started;
@@ -78,12 +77,6 @@ type RuntimeConfig struct {
 	// value below Prometheus's 75 costs little CPU and saves memory.
 	// The GOGC environment variable, when set, takes precedence.
 	GOGC int `yaml:"gogc"`
-	// ReleaseInterval is how often the heap's free memory is returned to
-	// the operating system at once (nil: the default; 0s: never, the
-	// runtime's own scavenger only). The head frees tens of MB at a time
-	// (chunks written out every 20 minutes, compactions every 2 hours),
-	// which the scavenger returns over many minutes.
-	ReleaseInterval *Duration `yaml:"release_interval"`
 }
 
 // ScrapeConfig is the Prometheus-compatible subset gatewarden scrapes with.

@@ -60,8 +60,8 @@ func TestLoadDefaultsAndPaths(t *testing.T) {
 	if len(gw.MetricRelabeling()) != 1 || gw.MetricRelabeling()[0].Separator != ";" {
 		t.Errorf("metric relabeling not compiled with defaults: %+v", gw.MetricRelabeling())
 	}
-	if cfg.Runtime.GOGC != DefaultGOGC || time.Duration(*cfg.Runtime.ReleaseInterval) != DefaultReleaseInterval {
-		t.Errorf("runtime gogc = %d, release_interval %s, want the defaults", cfg.Runtime.GOGC, *cfg.Runtime.ReleaseInterval)
+	if cfg.Runtime.GOGC != DefaultGOGC {
+		t.Errorf("runtime gogc = %d, want %d", cfg.Runtime.GOGC, DefaultGOGC)
 	}
 	if time.Duration(other.FileSDConfigs[0].RefreshInterval) != DefaultFileSDRefresh || time.Duration(cfg.Storage.Retention) != DefaultRetention {
 		t.Error("file_sd refresh or retention default missing")
@@ -86,7 +86,6 @@ func TestLoadErrorsAreLocated(t *testing.T) {
 		{"target with scheme", "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [\"http://x:1\"]\n", []string{"f.yml:4:19: target \"http://x:1\" must be host:port"}},
 		{"two secrets", "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: p, password_file: f}\n", []string{"f.yml:3:17: basic_auth: at most one of password and password_file"}},
 		{"negative gogc", "runtime:\n  gogc: -5\n", []string{"f.yml:2:9: runtime gogc must be positive"}},
-		{"release too often", "runtime:\n  release_interval: 1s\n", []string{"f.yml:2:21: runtime release_interval must be 0s (never) or at least 10s"}},
 		{"type error in a flow mapping", "scrape_configs:\n  - job_name: a\n    tls_config: {server_name: x, insecure_skip_verify: maybe}\n", []string{"f.yml:3:56: cannot unmarshal !!str into bool"}},
 		{"missing ca file", "scrape_configs:\n  - job_name: a\n    tls_config: {ca_file: /nonexistent/ca.pem}\n", []string{"f.yml:3:27: tls_config ca_file: open /nonexistent/ca.pem: no such file or directory"}},
 		{"missing password file", "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password_file: /nonexistent/pw}\n", []string{"f.yml:3:46: basic_auth password_file: open /nonexistent/pw: no such file or directory"}},
@@ -160,16 +159,5 @@ func expectErrors(t *testing.T, err error, want []string) {
 		if !strings.HasPrefix(lines[i], w) {
 			t.Errorf("error %d = %q, want prefix %q", i, lines[i], w)
 		}
-	}
-}
-
-// TestReleaseIntervalZeroMeansNever: 0s is kept, not replaced by the default.
-func TestReleaseIntervalZeroMeansNever(t *testing.T) {
-	cfg, err := Load([]byte("runtime: {release_interval: 0s}\n"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *cfg.Runtime.ReleaseInterval != 0 {
-		t.Errorf("release_interval = %s, want 0s", *cfg.Runtime.ReleaseInterval)
 	}
 }

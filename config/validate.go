@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/relabel"
@@ -28,10 +27,6 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Runtime.GOGC == 0 {
 		c.Runtime.GOGC = DefaultGOGC
-	}
-	if c.Runtime.ReleaseInterval == nil {
-		d := Duration(DefaultReleaseInterval)
-		c.Runtime.ReleaseInterval = &d
 	}
 	if c.Storage.Retention == 0 {
 		c.Storage.Retention = Duration(DefaultRetention)
@@ -112,9 +107,6 @@ func (c *Config) validate() []yamlfile.PathError {
 	}
 	if c.Runtime.GOGC < 0 {
 		errs = append(errs, yamlfile.At("runtime gogc must be positive", "runtime", "gogc"))
-	}
-	if d := *c.Runtime.ReleaseInterval; d != 0 && time.Duration(d) < 10*time.Second {
-		errs = append(errs, yamlfile.At("runtime release_interval must be 0s (never) or at least 10s: each release is a full collection", "runtime", "release_interval"))
 	}
 	errs = append(errs, c.Alerting.validate("alerting")...)
 	errs = append(errs, c.API.validate("api")...)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -205,7 +206,6 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	})
 	admin.SetThrottles(throttles)
 	status := &running{}
-	memory := newMemoryRelease(reg)
 	reload := newReloader(f.configFile, reg, logger,
 		// The appliers that can fail come first, rule files (the likeliest
 		// to be wrong) before them all: a failed reload stops at the first
@@ -215,7 +215,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		applier{"remote_write", remoteWrite.ApplyConfig},
 		applier{"collector", scrapes.ApplyConfig},
 		applier{"notifier", alertmanagers.ApplyConfig},
-		applier{"runtime", memory.apply},
+		applier{"runtime", applyRuntime},
 		applier{"receiver", rcv.apply},
 		applier{"throttle", applyThrottle(throttles, logger)},
 		applier{"api", admin.ApplyConfig},
@@ -277,10 +277,6 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	{
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error { return recorder.Run(ctx) }, func(error) { cancel() })
-	}
-	{
-		ctx, cancel := context.WithCancel(context.Background())
-		g.Add(func() error { return memory.run(ctx) }, func(error) { cancel() })
 	}
 	{
 		ctx, cancel := context.WithCancel(context.Background())
@@ -412,6 +408,15 @@ func keepDatabase(running string, logger *slog.Logger) func(*config.Config) erro
 		}
 		return nil
 	}
+}
+
+// applyRuntime sets the GC target from the config unless the operator set
+// GOGC in the environment, which wins as it does for Prometheus.
+func applyRuntime(cfg *config.Config) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.Runtime.GOGC)
+	}
+	return nil
 }
 
 func buildInfo() map[string]string {
