@@ -55,15 +55,16 @@ func (c RemoteWriteConfig) MarshalYAML() (any, error) {
 	return &shown, nil
 }
 
-// check runs Prometheus's unmarshaler over the decoded block, for its
-// checks alone: secrets come back as "<secret>" and the result is dropped.
-func (c *RemoteWriteConfig) check() error {
+// check runs Prometheus's unmarshaler over the decoded block, rendered
+// back to YAML, for its checks alone (secrets come back as "<secret>" and
+// the result is dropped); the rendering is returned for comparisons.
+func (c *RemoteWriteConfig) check() (string, error) {
 	b, err := yaml.Marshal(&c.RemoteWriteConfig)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var probe promconfig.RemoteWriteConfig
-	return yaml.Unmarshal(b, &probe)
+	return string(b), yaml.Unmarshal(b, &probe)
 }
 
 // resolveRemoteWritePaths anchors the endpoints' credential and TLS files.
@@ -85,16 +86,15 @@ func validateRemoteWrite(rws []*RemoteWriteConfig) []yamlfile.PathError {
 			errs = append(errs, yamlfile.At("empty remote_write config", "remote_write", i))
 			continue
 		}
-		if err := rw.check(); err != nil {
+		rendered, err := rw.check()
+		if err != nil {
 			errs = append(errs, yamlfile.At("remote_write: "+err.Error(), "remote_write", i))
 		}
 		// Prometheus refuses two identical endpoints when it applies them.
-		if b, err := yaml.Marshal(&rw.RemoteWriteConfig); err == nil {
-			if blocks[string(b)] {
-				errs = append(errs, yamlfile.At("remote_write: the same endpoint as an earlier one", "remote_write", i))
-			}
-			blocks[string(b)] = true
+		if rendered != "" && blocks[rendered] {
+			errs = append(errs, yamlfile.At("remote_write: the same endpoint as an earlier one", "remote_write", i))
 		}
+		blocks[rendered] = true
 		if rw.Name != "" {
 			if names[rw.Name] {
 				errs = append(errs, yamlfile.At(fmt.Sprintf("remote_write name %q is used by an earlier endpoint", rw.Name), "remote_write", i, "name"))

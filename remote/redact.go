@@ -41,11 +41,14 @@ func (r *redactor) learn(rws []*config.RemoteWriteConfig) {
 			r.known[s] = true
 		}
 	}
-	file := func(name string) {
-		if name != "" {
-			b, _ := os.ReadFile(name)
-			add(string(b))
+	// secret is a credential as it is used: read from its file when it
+	// names one, inline otherwise.
+	secret := func(inline, file string) string {
+		if file == "" {
+			return inline
 		}
+		b, _ := os.ReadFile(file)
+		return strings.TrimSpace(string(b))
 	}
 	for _, rw := range rws {
 		for _, v := range rw.Headers {
@@ -57,27 +60,16 @@ func (r *redactor) learn(rws []*config.RemoteWriteConfig) {
 		}
 		hc := rw.HTTPClientConfig
 		if ba := hc.BasicAuth; ba != nil {
-			pw := string(ba.Password)
-			if ba.PasswordFile != "" {
-				b, _ := os.ReadFile(ba.PasswordFile)
-				pw = strings.TrimSpace(string(b))
-			}
+			pw := secret(string(ba.Password), ba.PasswordFile)
 			add(pw)
-			user := ba.Username
-			if ba.UsernameFile != "" {
-				b, _ := os.ReadFile(ba.UsernameFile)
-				user = strings.TrimSpace(string(b))
-			}
 			// What goes on the wire, which an echo shows.
-			add(base64.StdEncoding.EncodeToString([]byte(user + ":" + pw)))
+			add(base64.StdEncoding.EncodeToString([]byte(secret(ba.Username, ba.UsernameFile) + ":" + pw)))
 		}
 		if a := hc.Authorization; a != nil {
-			add(string(a.Credentials))
-			file(a.CredentialsFile)
+			add(secret(string(a.Credentials), a.CredentialsFile))
 		}
 		if o := hc.OAuth2; o != nil {
-			add(string(o.ClientSecret))
-			file(o.ClientSecretFile)
+			add(secret(string(o.ClientSecret), o.ClientSecretFile))
 		}
 	}
 	// Longest first: a secret that starts another must not leave the

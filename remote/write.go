@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,8 +27,11 @@ import (
 type Writer struct {
 	rs     *promremote.Storage
 	db     *tsdb.DB
+	fanout storage.Storage
 	redact *redactor
-	logger *slog.Logger
+	// writing says endpoints are configured: without any, appends go to
+	// the TSDB alone, with no fanout on the scrape's path.
+	writing atomic.Bool
 }
 
 // NewWriter starts the remote storage over the TSDB in dir; flushDeadline
@@ -39,14 +43,18 @@ func NewWriter(db *tsdb.DB, dir string, flushDeadline time.Duration, reg prometh
 	rs := promremote.NewStorage(slog.New(redact), reg, db.StartTime, dir, flushDeadline, nil, false)
 	// The watcher is woken at every WAL write instead of polling it.
 	db.SetWriteNotified(rs)
-	return &Writer{rs: rs, db: db, redact: redact, logger: slog.New(redact)}
+	return &Writer{rs: rs, db: db, redact: redact, fanout: storage.NewFanout(slog.New(redact), db, rs)}
 }
 
 // ApplyConfig starts, changes or stops queues as the remote_write section
 // says; unchanged endpoints keep their queue and position.
 func (w *Writer) ApplyConfig(cfg *config.Config) error {
 	w.redact.learn(cfg.RemoteWriteConfigs)
-	return w.rs.ApplyConfig(cfg.Prometheus())
+	if err := w.rs.ApplyConfig(cfg.Prometheus()); err != nil {
+		return err
+	}
+	w.writing.Store(len(cfg.RemoteWriteConfigs) > 0)
+	return nil
 }
 
 // Check builds the endpoints' clients without starting anything: what
@@ -66,18 +74,17 @@ func (w *Writer) Check(cfg *config.Config) error {
 	return nil
 }
 
-// Appendable is what the collector and the rules write to: the TSDB, with
+// Appender is what the collector and the rules write to: the TSDB, with
 // the remote storage counting the samples that come in, which its queues
-// use to size their shards, and their highest timestamp.
-func (w *Writer) Appendable() storage.Appendable {
-	return appendable{storage.NewFanout(w.logger, w.db, w.rs)}
+// use to size their shards, and their highest timestamp. Only the appends
+// go through the fanout: its queriers would also ask the remote storage,
+// which has no read endpoints here.
+func (w *Writer) Appender(ctx context.Context) storage.Appender {
+	if w.writing.Load() {
+		return w.fanout.Appender(ctx)
+	}
+	return w.db.Appender(ctx)
 }
-
-// appendable keeps the fanout to its appender: the fanout's queriers would
-// also ask the remote storage, which has no read endpoints here.
-type appendable struct{ s storage.Storage }
-
-func (a appendable) Appender(ctx context.Context) storage.Appender { return a.s.Appender(ctx) }
 
 // Close flushes what the queues hold, for at most the flush deadline.
 func (w *Writer) Close() error { return w.rs.Close() }

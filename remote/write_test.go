@@ -71,11 +71,11 @@ remote_write:
 }
 
 // append commits n scrapes of 20 series (and an ALERTS series, as the
-// evaluator writes it) through the Writer's appendable.
+// evaluator writes it) through the Writer.
 func (r *rig) append(n int) {
 	r.t.Helper()
 	for range n {
-		app := r.w.Appendable().Appender(context.Background())
+		app := r.w.Appender(context.Background())
 		ts := r.next.UnixMilli()
 		for i := range 20 {
 			lset := labels.FromStrings("__name__", "rwtest_requests_total", "key", fmt.Sprintf("k%02d", i))
@@ -146,17 +146,14 @@ func samplesEqual(a, b map[string][]model.SamplePair) bool {
 // Prometheus and a real VictoriaMetrics: the same series and samples arrive,
 // the external label on each, ALERTS among them.
 func TestRemoteWriteArrives(t *testing.T) {
-	for _, start := range servers {
-		srv := start(t)
-		t.Run(srv.Kind, func(t *testing.T) {
-			r := newRig(t, srv)
-			r.append(30)
-			r.arrived("the samples")
-			if got := counter(t, r.reg, "prometheus_remote_storage_samples_total"); got != float64(30*21) {
-				t.Errorf("prometheus_remote_storage_samples_total = %v, want %d", got, 30*21)
-			}
-		})
-	}
+	eachServer(t, func(t *testing.T, srv *promtest.Server) {
+		r := newRig(t, srv)
+		r.append(30)
+		r.arrived("the samples")
+		if got := counter(t, r.reg, "prometheus_remote_storage_samples_total"); got != float64(30*21) {
+			t.Errorf("prometheus_remote_storage_samples_total = %v, want %d", got, 30*21)
+		}
+	})
 }
 
 // TestRemoteWriteV2 sends Remote-Write 2.0 (protobuf_message
@@ -173,22 +170,19 @@ func TestRemoteWriteV2(t *testing.T) {
 // coming: the queue retries, loses nothing and catches up when the server
 // is back on the same address.
 func TestRemoteWriteOutage(t *testing.T) {
-	for _, start := range servers {
-		srv := start(t)
-		t.Run(srv.Kind, func(t *testing.T) {
-			r := newRig(t, srv)
-			r.append(10)
-			r.arrived("before the outage")
-			srv.Stop()
-			r.append(40)
-			promtest.Poll(t, 30*time.Second, "failed sends while the server is down", func() (bool, error) {
-				return counter(t, r.reg, "prometheus_remote_storage_samples_retried_total") > 0, nil
-			})
-			srv.Start()
-			r.append(10)
-			r.arrived("after the outage")
+	eachServer(t, func(t *testing.T, srv *promtest.Server) {
+		r := newRig(t, srv)
+		r.append(10)
+		r.arrived("before the outage")
+		srv.Stop()
+		r.append(40)
+		promtest.Poll(t, 30*time.Second, "failed sends while the server is down", func() (bool, error) {
+			return counter(t, r.reg, "prometheus_remote_storage_samples_retried_total") > 0, nil
 		})
-	}
+		srv.Start()
+		r.append(10)
+		r.arrived("after the outage")
+	})
 }
 
 // counter sums a gathered counter over its series (one queue here).
@@ -228,8 +222,16 @@ func TestCheckRefusesWhatApplyWould(t *testing.T) {
 	}
 }
 
-// servers are the receivers every remote_write test runs against.
-var servers = []func(testing.TB) *promtest.Server{
-	func(t testing.TB) *promtest.Server { return promtest.Prometheus(t) },
-	promtest.VictoriaMetrics,
+// eachServer runs test against each receiver every remote_write test
+// covers, started for the subtest and stopped after it.
+func eachServer(t *testing.T, test func(t *testing.T, srv *promtest.Server)) {
+	for _, s := range []struct {
+		kind  string
+		start func(testing.TB) *promtest.Server
+	}{
+		{"prometheus", func(t testing.TB) *promtest.Server { return promtest.Prometheus(t) }},
+		{"victoriametrics", promtest.VictoriaMetrics},
+	} {
+		t.Run(s.kind, func(t *testing.T) { test(t, s.start(t)) })
+	}
 }

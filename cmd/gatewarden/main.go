@@ -162,7 +162,6 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 			logger.Error("closing remote_write failed", "err", err)
 		}
 	}()
-	appendable := remoteWrite.Appendable()
 
 	sql, err := store.Open(context.Background(), store.Options{
 		Path: f.storagePath, DatabaseURL: cfg.Storage.Database(),
@@ -186,12 +185,12 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		shutdown()
 		return err
 	}
-	scrapes := collector.NewManager(collector.Options{Appendable: appendable, Registerer: reg, Logger: logger.With("component", "collector")})
+	scrapes := collector.NewManager(collector.Options{Appendable: remoteWrite, Registerer: reg, Logger: logger.With("component", "collector")})
 	notifyOpts := notifier.DefaultOptions()
 	notifyOpts.Registerer, notifyOpts.Logger = reg, logger.With("component", "notifier")
 	alertmanagers := notifier.New(notifyOpts)
 	evals := evaluator.NewManager(evaluator.Options{
-		Queryable: db, Appendable: appendable, Engine: engine, Notify: sendTo(alertmanagers, rcv.inbox, throttles),
+		Queryable: db, Appendable: remoteWrite, Engine: engine, Notify: sendTo(alertmanagers, rcv.inbox, throttles),
 		Registerer: reg, Logger: logger.With("component", "evaluator"),
 		SnapshotFile: filepath.Join(f.storagePath, "rules.snapshot"),
 		Thresholds:   thresholds,

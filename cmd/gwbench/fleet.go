@@ -41,10 +41,9 @@ func (e *env) startPrometheusAgent(ctx context.Context, path, config string) (*p
 	if err != nil {
 		return nil, err
 	}
-	p, err := e.startPath(ctx, path, "prometheus-agent", addr, "--agent",
+	return e.startPath(ctx, path, "prometheus-agent", addr, "--agent",
 		"--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.agent.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--log.level=warn")
-	return p, err
 }
 
 // writeSink accepts remote-write requests and drops them: the receiver's

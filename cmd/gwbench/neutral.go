@@ -153,8 +153,10 @@ func runNeutral(ctx context.Context, e *env, o ingestPromOpts, r *Report, n neut
 		if cpu0[i], err = p.cpuSeconds(); err != nil {
 			return err
 		}
-		if sent0[i], err = e.sentSamples(p); err != nil {
-			return err
+		if n.sent {
+			if sent0[i], err = e.sentSamples(p); err != nil {
+				return err
+			}
 		}
 	}
 	if err := sleep(ctx, o.duration); err != nil {
