@@ -49,7 +49,7 @@ func TestScrapeOverTLSWithSecretFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := newTestDB(t)
-	p, err := newPool(cfg.ScrapeConfigs[0], db, newMetrics(prometheus.NewRegistry()), func(Event) {}, discardLogger())
+	p, err := newPool(cfg.ScrapeConfigs[0], db, newMetrics(prometheus.NewRegistry()), func(Event) {}, discardLogger(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,6 +98,7 @@ type loop struct {
 	meta   *metadataCache // has its own lock: API requests read it
 
 	now         func() time.Time // injectable for tests
+	schedule    schedule
 	staleOnStop atomic.Bool
 	cancel      context.CancelFunc
 	done        chan struct{}
@@ -141,7 +142,7 @@ func (l *loop) run(ctx context.Context) {
 	tick := time.NewTicker(l.t.interval)
 	defer tick.Stop()
 	for {
-		l.scrape(ctx, l.now())
+		l.scrape(ctx, l.schedule.at(l.now()))
 		select {
 		case <-ctx.Done():
 			l.end()

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/storage"
@@ -23,13 +24,18 @@ type Options struct {
 	Appendable storage.Appendable
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// TimestampTolerance is how late a scrape may start and still be
+	// stamped with its slot on the interval's grid (capped at 1 % of
+	// the interval); 0 keeps the timestamps as they come.
+	TimestampTolerance time.Duration
 }
 
 // Manager owns the scrape pools, one per job.
 type Manager struct {
-	app    storage.Appendable
-	m      *metrics
-	logger *slog.Logger
+	app       storage.Appendable
+	m         *metrics
+	logger    *slog.Logger
+	tolerance time.Duration
 
 	mtx     sync.Mutex
 	pools   map[string]*pool
@@ -44,7 +50,7 @@ func NewManager(o Options) *Manager {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{app: o.Appendable, m: newMetrics(o.Registerer), logger: o.Logger, pools: map[string]*pool{}}
+	return &Manager{app: o.Appendable, m: newMetrics(o.Registerer), logger: o.Logger, tolerance: o.TimestampTolerance, pools: map[string]*pool{}}
 }
 
 // Subscribe registers fn to be called after every scrape, from the scrape's
@@ -82,7 +88,7 @@ func (m *Manager) ApplyConfig(cfg *config.Config) error {
 			next[sc.JobName] = p
 			continue
 		}
-		p, err := newPool(sc, m.app, m.m, m.publish, m.logger)
+		p, err := newPool(sc, m.app, m.m, m.publish, m.logger, m.tolerance)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -30,6 +30,8 @@ type pool struct {
 	m      *metrics
 	notify func(Event)
 	logger *slog.Logger
+	// tolerance aligns each loop's timestamps to its grid (newSchedule).
+	tolerance time.Duration
 
 	mtx   sync.Mutex
 	loops map[string]*loop
@@ -41,13 +43,13 @@ type pool struct {
 	done   chan struct{}
 }
 
-func newPool(sc *config.ScrapeConfig, app storage.Appendable, m *metrics, notify func(Event), logger *slog.Logger) (*pool, error) {
+func newPool(sc *config.ScrapeConfig, app storage.Appendable, m *metrics, notify func(Event), logger *slog.Logger, tolerance time.Duration) (*pool, error) {
 	client, err := commoncfg.NewClientFromConfig(sc.HTTPClientConfig(), sc.JobName)
 	if err != nil {
 		return nil, fmt.Errorf("job %q: %w", sc.JobName, err)
 	}
 	return &pool{
-		job: sc.JobName, cfg: sc, client: client, app: app, m: m, notify: notify,
+		job: sc.JobName, cfg: sc, client: client, app: app, m: m, notify: notify, tolerance: tolerance,
 		logger:     logger.With("job", sc.JobName),
 		loops:      map[string]*loop{},
 		fileGroups: map[string][]group{},
@@ -112,6 +114,7 @@ func (p *pool) sync(ctx context.Context) {
 			continue
 		}
 		l := newLoop(p.job, t, p.cfg, p.client, p.app, p.m, p.notify, p.logger)
+		l.schedule = newSchedule(t.interval, p.tolerance)
 		var lctx context.Context
 		lctx, l.cancel = context.WithCancel(ctx)
 		p.loops[key] = l

@@ -55,8 +55,13 @@ type flags struct {
 	// queues to drain: what is left is sent from the WAL by no one, as in
 	// Prometheus, so it is a trade of data against a prompt stop.
 	remoteFlushDeadline time.Duration
-	log                 promslog.Config
-	values              map[string]string // every flag, for /api/v1/status/flags
+	// alignTimestamps and timestampTolerance are Prometheus's scrape
+	// timestamp alignment, with its flags and defaults.
+	alignTimestamps    bool
+	timestampTolerance time.Duration
+	samplesPerChunk    int
+	log                promslog.Config
+	values             map[string]string // every flag, for /api/v1/status/flags
 }
 
 func parseFlags(args []string) (*flags, error) {
@@ -75,10 +80,25 @@ func parseFlags(args []string) (*flags, error) {
 		StringVar(&f.externalURL)
 	app.Flag("storage.remote.flush-deadline", "How long to wait flushing remote_write queues on shutdown or when an endpoint's config changes.").
 		Default("5s").DurationVar(&f.remoteFlushDeadline)
+	app.Flag("scrape.adjust-timestamps", "Stamp a scrape that starts up to --scrape.timestamp-tolerance late with its slot on the interval's grid, as Prometheus does: a jittery timestamp doubles a series' chunk in memory.").
+		Default("true").BoolVar(&f.alignTimestamps)
+	app.Flag("scrape.timestamp-tolerance", "How late a scrape may start and still be stamped with its slot (at most 1% of the scrape interval).").
+		Default("2ms").DurationVar(&f.timestampTolerance)
+	app.Flag("storage.tsdb.samples-per-chunk", "Target number of samples per head chunk (Prometheus's hidden flag of the same name).").
+		Default("120").Hidden().IntVar(&f.samplesPerChunk)
 	promslogflag.AddFlags(app, &f.log)
 	_, err := app.Parse(args)
 	f.values = flagValues(app)
 	return f, err
+}
+
+// scrapeTolerance is the collector's alignment tolerance: none when
+// alignment is off.
+func (f *flags) scrapeTolerance() time.Duration {
+	if !f.alignTimestamps {
+		return 0
+	}
+	return f.timestampTolerance
 }
 
 func main() {
@@ -144,7 +164,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	}
 	dbStats := tsdb.NewDBStats() // the WAL replay's progress, for the API
 	tsdbDir := filepath.Join(f.storagePath, "tsdb")
-	db, err := openTSDB(tsdbDir, cfg, reg, logger, dbStats)
+	db, err := openTSDB(tsdbDir, cfg, f.samplesPerChunk, reg, logger, dbStats)
 	if err != nil {
 		shutdown()
 		return err
@@ -185,7 +205,10 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		shutdown()
 		return err
 	}
-	scrapes := collector.NewManager(collector.Options{Appendable: remoteWrite, Registerer: reg, Logger: logger.With("component", "collector")})
+	scrapes := collector.NewManager(collector.Options{
+		Appendable: remoteWrite, Registerer: reg, Logger: logger.With("component", "collector"),
+		TimestampTolerance: f.scrapeTolerance(),
+	})
 	notifyOpts := notifier.DefaultOptions()
 	notifyOpts.Registerer, notifyOpts.Logger = reg, logger.With("component", "notifier")
 	alertmanagers := notifier.New(notifyOpts)
@@ -353,8 +376,9 @@ func peerName(f *flags) string {
 	return host + ":" + port
 }
 
-func openTSDB(dir string, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger, stats *tsdb.DBStats) (*tsdb.DB, error) {
+func openTSDB(dir string, cfg *config.Config, samplesPerChunk int, reg prometheus.Registerer, logger *slog.Logger, stats *tsdb.DBStats) (*tsdb.DB, error) {
 	opts := tsdb.DefaultOptions()
+	opts.SamplesPerChunk = samplesPerChunk
 	opts.RetentionDuration = time.Duration(cfg.Storage.Retention).Milliseconds()
 	// Prometheus's 16384 lock stripes suit a server with millions of series
 	// and many writers; a sidecar with a few scrape loops saves 3 MB.
