@@ -5,7 +5,7 @@ import "time"
 // schedule keeps a loop's sample timestamps on its intended grid. A timer
 // wakes a millisecond or two late now and then; stored as is, that jitter
 // costs the head's delta-of-delta timestamp encoding two bytes a sample
-// instead of one bit, which doubles a counter's chunk. Like Prometheus
+// instead of one bit, nearly doubling a counter's chunk. Like Prometheus
 // (--scrape.timestamp-tolerance), a scrape within the tolerance of its
 // slot is stamped with the slot.
 type schedule struct {

@@ -2,9 +2,13 @@ package collector
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/gatewarden/gatewarden/config"
 )
@@ -85,5 +89,40 @@ func TestManagerGivesEveryLoopItsSchedule(t *testing.T) {
 			t.Errorf("job %s: %d loops", job, len(p.loops))
 		}
 		p.mtx.Unlock()
+	}
+}
+
+// TestAlignedTimestampsShrinkTheChunks scrapes a counter with a timer a
+// millisecond off now and then, stamped as it came and on the grid, and
+// compares the head chunks the two leave.
+func TestAlignedTimestampsShrinkTheChunks(t *testing.T) {
+	chunkBytes := func(tolerance time.Duration) int {
+		db := newTestDB(t)
+		tl := newTestLoop(t, db, "    scrape_interval: 10s\n")
+		tl.schedule = newSchedule(10*time.Second, tolerance)
+		for i := range 120 {
+			tl.exp.set(fmt.Sprintf("requests_total %d\n", 7*i))
+			jitter := time.Duration(i%3-1) * time.Millisecond // -1, 0, +1 ms
+			tl.scrape(context.Background(), tl.schedule.at(at(i).Add(jitter)))
+		}
+		q, err := db.ChunkQuerier(math.MinInt64, math.MaxInt64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "requests_total"))
+		n := 0
+		for set.Next() {
+			it := set.At().Iterator(nil)
+			for it.Next() {
+				n += len(it.At().Chunk.Bytes())
+			}
+		}
+		return n
+	}
+	jittery, aligned := chunkBytes(0), chunkBytes(2*time.Millisecond)
+	t.Logf("120 samples: %d bytes stamped as they came, %d on the grid", jittery, aligned)
+	if aligned*3 > jittery*2 {
+		t.Errorf("aligned chunks take %d bytes, more than two thirds of the jittery ones' %d", aligned, jittery)
 	}
 }
