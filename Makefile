@@ -94,10 +94,10 @@ demo: build
 BENCH_FLAGS ?=
 bench: build prometheus
 	$(BIN)/gwbench run --bin=$(BIN) --out=$(BIN)/gwbench.json --svg=$(BIN)/gwbench.svg \
-	  --scenarios=ingest,evaluate,detect,receive,rules-prom,fleet --ingest.series=10k,100k --ingest.duration=20s \
+	  --scenarios=ingest,ingest-prom,evaluate,detect,receive,rules-prom,fleet --ingest.series=10k,100k --ingest.duration=20s \
 	  --evaluate.rules=100,1000 --evaluate.cycles=3 --detect.reps=10 --receive.duration=5s \
 	  --prometheus=$(BIN)/prometheus --rules-prom.series=10k --rules-prom.duration=1m \
-	  --fleet.series=10k --fleet.duration=1m $(BENCH_FLAGS)
+	  --ingest-prom.series=10k --ingest-prom.duration=1m --fleet.series=10k --fleet.duration=1m $(BENCH_FLAGS)
 
 # prometheus builds Prometheus of the pinned release into $(BIN), for
 # gwbench's rules-prom scenario (--prometheus=$(BIN)/prometheus).

@@ -148,9 +148,12 @@ func runNeutral(ctx context.Context, e *env, o ingestPromOpts, r *Report, n neut
 	}); err != nil {
 		return err
 	}
-	var cpu0, sent0 [2]float64
+	var cpu0, sent0, rss0 [2]float64
 	for i, p := range sides {
 		if cpu0[i], err = p.cpuSeconds(); err != nil {
+			return err
+		}
+		if rss0[i], err = p.rss(); err != nil {
 			return err
 		}
 		if n.sent {
@@ -162,7 +165,7 @@ func runNeutral(ctx context.Context, e *env, o ingestPromOpts, r *Report, n neut
 	if err := sleep(ctx, o.duration); err != nil {
 		return err
 	}
-	return reportNeutral(e, r, o, n, sides, cpu0, sent0)
+	return reportNeutral(e, r, o, n, sides, cpu0, sent0, rss0)
 }
 
 func (e *env) sentSamples(p *proc) (float64, error) {
@@ -170,7 +173,7 @@ func (e *env) sentSamples(p *proc) (float64, error) {
 	return ms.sum("prometheus_remote_storage_samples_total"), err
 }
 
-func reportNeutral(e *env, r *Report, o ingestPromOpts, n neutralRun, sides []*proc, cpu0, sent0 [2]float64) error {
+func reportNeutral(e *env, r *Report, o ingestPromOpts, n neutralRun, sides []*proc, cpu0, sent0, rss0 [2]float64) error {
 	scrapes := o.duration.Seconds() / o.interval.Seconds()
 	ctxt := fmt.Sprintf("%d neutral counter series, every value changing, scraped every %s by both for %s", o.series, o.interval, o.duration)
 	var perSeries, perScrape [2]float64
@@ -191,6 +194,7 @@ func reportNeutral(e *env, r *Report, o ingestPromOpts, n neutralRun, sides []*p
 		perScrape[i] = (cpu - cpu0[i]) / scrapes
 		r.add(Figure{Key: n.key + ".rss_per_series." + p.name, Size: o.series, Value: perSeries[i], Unit: "B", Context: ctxt})
 		r.add(Figure{Key: n.key + ".cpu_per_scrape." + p.name, Size: o.series, Value: perScrape[i], Unit: "s", Context: "user + system CPU over the window ÷ intervals"})
+		r.add(Figure{Key: n.key + ".rss_growth." + p.name, Size: o.series, Value: 100 * (rss/rss0[i] - 1), Unit: "%", Context: "RSS at the end of the window against its start, when every series was held once"})
 		if n.sent {
 			sent := (ms.sum("prometheus_remote_storage_samples_total") - sent0[i]) / scrapes
 			r.add(Figure{Key: n.key + ".sent_per_scrape." + p.name, Size: o.series, Value: sent, Unit: "samples", Context: "prometheus_remote_storage_samples_total over the window ÷ intervals"})
