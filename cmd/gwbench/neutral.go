@@ -162,10 +162,35 @@ func runNeutral(ctx context.Context, e *env, o ingestPromOpts, r *Report, n neut
 			}
 		}
 	}
-	if err := sleep(ctx, o.duration); err != nil {
+	peak, err := peakRSS(ctx, sides, o.duration, o.interval)
+	if err != nil {
 		return err
 	}
-	return reportNeutral(e, r, o, n, sides, cpu0, sent0, rss0)
+	return reportNeutral(e, r, o, n, sides, cpu0, sent0, rss0, peak)
+}
+
+// peakRSS reads each side's RSS every step for d and returns the highest
+// of each: where in its chunk and GC cycles a process stands when the
+// window ends moves the end reading by tens of MB.
+func peakRSS(ctx context.Context, sides []*proc, d, step time.Duration) ([2]float64, error) {
+	var peak [2]float64
+	end := time.Now().Add(d)
+	for {
+		for i, p := range sides {
+			rss, err := p.rss()
+			if err != nil {
+				return peak, err
+			}
+			peak[i] = max(peak[i], rss)
+		}
+		left := time.Until(end)
+		if left <= 0 {
+			return peak, nil
+		}
+		if err := sleep(ctx, min(step, left)); err != nil {
+			return peak, err
+		}
+	}
 }
 
 func (e *env) sentSamples(p *proc) (float64, error) {
@@ -173,7 +198,7 @@ func (e *env) sentSamples(p *proc) (float64, error) {
 	return ms.sum("prometheus_remote_storage_samples_total"), err
 }
 
-func reportNeutral(e *env, r *Report, o ingestPromOpts, n neutralRun, sides []*proc, cpu0, sent0, rss0 [2]float64) error {
+func reportNeutral(e *env, r *Report, o ingestPromOpts, n neutralRun, sides []*proc, cpu0, sent0, rss0, peak [2]float64) error {
 	scrapes := o.duration.Seconds() / o.interval.Seconds()
 	ctxt := fmt.Sprintf("%d neutral counter series, every value changing, scraped every %s by both for %s", o.series, o.interval, o.duration)
 	var perSeries, perScrape [2]float64
@@ -194,6 +219,7 @@ func reportNeutral(e *env, r *Report, o ingestPromOpts, n neutralRun, sides []*p
 		perScrape[i] = (cpu - cpu0[i]) / scrapes
 		r.add(Figure{Key: n.key + ".rss_per_series." + p.name, Size: o.series, Value: perSeries[i], Unit: "B", Context: ctxt})
 		r.add(Figure{Key: n.key + ".cpu_per_scrape." + p.name, Size: o.series, Value: perScrape[i], Unit: "s", Context: "user + system CPU over the window ÷ intervals"})
+		r.add(Figure{Key: n.key + ".rss_peak_per_series." + p.name, Size: o.series, Value: peak[i] / ms.sum(n.series[i]), Unit: "B", Context: "the highest RSS read over the window (every interval) ÷ series"})
 		r.add(Figure{Key: n.key + ".rss_growth." + p.name, Size: o.series, Value: 100 * (rss/rss0[i] - 1), Unit: "%", Context: "RSS at the end of the window against its start, when every series was held once"})
 		if n.sent {
 			sent := (ms.sum("prometheus_remote_storage_samples_total") - sent0[i]) / scrapes
@@ -201,6 +227,7 @@ func reportNeutral(e *env, r *Report, o ingestPromOpts, n neutralRun, sides []*p
 		}
 	}
 	r.add(Figure{Key: n.key + ".rss_ratio", Size: o.series, Value: perSeries[0] / perSeries[1], Unit: "× Prometheus", Context: "gatewarden's RSS per series ÷ Prometheus's"})
+	r.add(Figure{Key: n.key + ".rss_peak_ratio", Size: o.series, Value: peak[0] / peak[1], Unit: "× Prometheus", Context: "gatewarden's highest RSS over the window ÷ Prometheus's (both hold the same series)"})
 	r.add(Figure{Key: n.key + ".cpu_ratio", Size: o.series, Value: perScrape[0] / perScrape[1], Unit: "× Prometheus", Context: "gatewarden's CPU per scrape ÷ Prometheus's"})
 	return nil
 }
