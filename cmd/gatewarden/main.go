@@ -329,6 +329,11 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		g.Add(func() error { return rcv.peers.Run(ctx) }, func(error) { cancel() })
 	}
 	{
+		memory := newHeapRelease(reg)
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { return memory.run(ctx) }, func(error) { cancel() })
+	}
+	{
 		stop := make(chan struct{})
 		g.Add(func() error {
 			for {
@@ -388,6 +393,10 @@ func openTSDB(dir string, cfg *config.Config, samplesPerChunk int, reg prometheu
 	// rules run after it, so only a dashboard refreshing mid-commit could
 	// notice; the memory is better spent on series.
 	opts.IsolationDisabled = true
+	// The head writes a cut chunk through a 4 MiB buffer by default;
+	// 256 KiB takes 16 times as many writes of the chunks cut together
+	// and keeps 3.75 MiB less resident.
+	opts.HeadChunksWriteBufferSize = 256 << 10
 	db, err := tsdb.Open(dir, logger.With("component", "tsdb"), reg, opts, stats)
 	if err != nil {
 		return nil, fmt.Errorf("opening the local store in %s: %w", dir, err)
