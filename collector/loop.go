@@ -142,7 +142,7 @@ func (l *loop) run(ctx context.Context) {
 	tick := time.NewTicker(l.t.interval)
 	defer tick.Stop()
 	for {
-		l.scrape(ctx, l.schedule.at(l.now()))
+		l.scrape(ctx, l.now())
 		select {
 		case <-ctx.Done():
 			l.end()
@@ -156,7 +156,10 @@ func (l *loop) run(ctx context.Context) {
 // storage, meta series, status, metrics and subscribers.
 func (l *loop) scrape(ctx context.Context, start time.Time) {
 	began := time.Now() // the duration is real time even when start is not
-	ts := timestamp.FromTime(start)
+	// The samples carry the slot on the grid; the target's status, as
+	// Prometheus's, the time the scrape started.
+	slot := l.schedule.at(start)
+	ts := timestamp.FromTime(slot)
 	var (
 		st    scrapeStats
 		names []string
@@ -181,7 +184,7 @@ func (l *loop) scrape(ctx context.Context, start time.Time) {
 	dur := time.Since(began)
 	l.writeReport(ctx, ts, dur, st, err)
 	l.record(start, dur, st, err)
-	l.notify(Event{Job: l.job, Target: l.t.labels, Time: start, Err: err, Metrics: names})
+	l.notify(Event{Job: l.job, Target: l.t.labels, Time: slot, Err: err, Metrics: names})
 }
 
 func (l *loop) record(start time.Time, dur time.Duration, st scrapeStats, err error) {

@@ -103,7 +103,7 @@ func TestAlignedTimestampsShrinkTheChunks(t *testing.T) {
 		for i := range 120 {
 			tl.exp.set(fmt.Sprintf("requests_total %d\n", 7*i))
 			jitter := time.Duration(i%3-1) * time.Millisecond // -1, 0, +1 ms
-			tl.scrape(context.Background(), tl.schedule.at(at(i).Add(jitter)))
+			tl.scrape(context.Background(), at(i).Add(jitter))
 		}
 		q, err := db.ChunkQuerier(math.MinInt64, math.MaxInt64)
 		if err != nil {

@@ -18,9 +18,9 @@ import (
 // (docs/benchmarks.md). A release is a full collection, so it waits for
 // enough to return and runs at most once a minute.
 type heapRelease struct {
-	threshold uint64        // free, unreleased heap bytes that call for a release
+	threshold uint64        // free, unreleased heap bytes that call for a release, at least
 	gap       time.Duration // at least this long between two releases
-	free      func() uint64 // free heap bytes not yet returned
+	read      func() heapState
 	release   func()
 	now       func() time.Time
 	last      time.Time
@@ -33,7 +33,7 @@ type heapRelease struct {
 func newHeapRelease(reg prometheus.Registerer) *heapRelease {
 	h := &heapRelease{
 		threshold: 16 << 20, gap: time.Minute,
-		free: freeHeapBytes, release: debug.FreeOSMemory, now: time.Now,
+		read: readHeap, release: debug.FreeOSMemory, now: time.Now,
 		releases: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatewarden_memory_releases_total",
 			Help: "Releases of free heap memory to the operating system (each a full garbage collection).",
@@ -66,10 +66,12 @@ func (h *heapRelease) run(ctx context.Context) error {
 }
 
 // check releases when enough free memory waits and the last release is
-// long enough ago.
+// long enough ago. Enough is 16 MiB or an eighth of the heap's goal,
+// whichever is more: a larger heap keeps more free pages between
+// collections by design, and each release is a full collection.
 func (h *heapRelease) check() {
-	free := h.free()
-	if free < h.threshold || (!h.last.IsZero() && h.now().Sub(h.last) < h.gap) {
+	before := h.read()
+	if before.free < max(h.threshold, before.goal/8) || (!h.last.IsZero() && h.now().Sub(h.last) < h.gap) {
 		return
 	}
 	start := h.now()
@@ -77,14 +79,26 @@ func (h *heapRelease) check() {
 	h.last = h.now()
 	h.duration.Observe(h.last.Sub(start).Seconds())
 	h.releases.Inc()
-	if left := h.free(); left < free {
-		h.released.Add(float64(free - left))
+	// The release's collection frees more than was free before it, and
+	// returns that too: the runtime's count of released bytes says all.
+	if after := h.read(); after.released > before.released {
+		h.released.Add(float64(after.released - before.released))
 	}
 }
 
-// freeHeapBytes is heap memory that is free and still held from the OS.
-func freeHeapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+// heapState is what the release decides on, from runtime/metrics.
+type heapState struct {
+	free     uint64 // free and still held from the OS
+	released uint64 // free and returned to the OS
+	goal     uint64 // the heap size the next collection aims at
+}
+
+func readHeap() heapState {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/gc/heap/goal:bytes"},
+	}
 	metrics.Read(s)
-	return s[0].Value.Uint64()
+	return heapState{free: s[0].Value.Uint64(), released: s[1].Value.Uint64(), goal: s[2].Value.Uint64()}
 }

@@ -220,7 +220,7 @@ func reportNeutral(e *env, r *Report, o ingestPromOpts, n neutralRun, sides []*p
 		r.add(Figure{Key: n.key + ".rss_per_series." + p.name, Size: o.series, Value: perSeries[i], Unit: "B", Context: ctxt})
 		r.add(Figure{Key: n.key + ".cpu_per_scrape." + p.name, Size: o.series, Value: perScrape[i], Unit: "s", Context: "user + system CPU over the window ÷ intervals"})
 		r.add(Figure{Key: n.key + ".rss_peak_per_series." + p.name, Size: o.series, Value: peak[i] / ms.sum(n.series[i]), Unit: "B", Context: "the highest RSS read over the window (every interval) ÷ series"})
-		r.add(Figure{Key: n.key + ".rss_growth." + p.name, Size: o.series, Value: 100 * (rss/rss0[i] - 1), Unit: "%", Context: "RSS at the end of the window against its start, when every series was held once"})
+		r.add(Figure{Key: n.key + ".rss_growth." + p.name, Size: o.series, Value: rss / rss0[i], Unit: "× start", Context: "RSS at the end of the window ÷ at its start, when every series was held once"})
 		if n.sent {
 			sent := (ms.sum("prometheus_remote_storage_samples_total") - sent0[i]) / scrapes
 			r.add(Figure{Key: n.key + ".sent_per_scrape." + p.name, Size: o.series, Value: sent, Unit: "samples", Context: "prometheus_remote_storage_samples_total over the window ÷ intervals"})
