@@ -19,7 +19,7 @@ const (
 	DefaultRetention          = 2 * time.Hour
 	DefaultBodySizeLimit      = 64 << 20
 	DefaultFileSDRefresh      = 30 * time.Second
-	DefaultGOGC               = 10
+	DefaultGOGC               = 25
 )
 
 // Config is the root of gatewarden.yml. A section left out is not started;
