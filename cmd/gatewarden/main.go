@@ -80,7 +80,7 @@ func parseFlags(args []string) (*flags, error) {
 		StringVar(&f.externalURL)
 	app.Flag("storage.remote.flush-deadline", "How long to wait flushing remote_write queues on shutdown or when an endpoint's config changes.").
 		Default("5s").DurationVar(&f.remoteFlushDeadline)
-	app.Flag("scrape.adjust-timestamps", "Stamp a scrape that starts up to --scrape.timestamp-tolerance late with its slot on the interval's grid, as Prometheus does: a jittery timestamp doubles a series' chunk in memory.").
+	app.Flag("scrape.adjust-timestamps", "Stamp a scrape that starts up to --scrape.timestamp-tolerance late with its slot on the interval's grid, as Prometheus does: a jittery timestamp nearly doubles a series' chunk in memory.").
 		Default("true").BoolVar(&f.alignTimestamps)
 	app.Flag("scrape.timestamp-tolerance", "How late a scrape may start and still be stamped with its slot (at most 1% of the scrape interval).").
 		Default("2ms").DurationVar(&f.timestampTolerance)
