@@ -1,6 +1,7 @@
 package promapi
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,7 +20,8 @@ type RuleSource interface {
 // The shapes of Prometheus's /api/v1/rules and /api/v1/alerts.
 type (
 	ruleDiscovery struct {
-		RuleGroups []ruleGroup `json:"groups"`
+		RuleGroups     []ruleGroup `json:"groups"`
+		GroupNextToken string      `json:"groupNextToken,omitempty"`
 	}
 	ruleGroup struct {
 		Name           string    `json:"name"`
@@ -81,26 +83,53 @@ type (
 )
 
 func (a *API) ruleList(r *http.Request) result {
-	out := ruleDiscovery{RuleGroups: []ruleGroup{}}
-	if a.rules == nil {
-		return success(out)
+	f, aerr := a.parseRuleFilter(r)
+	if aerr != nil {
+		return failure(aerr)
 	}
-	want := r.Form["type"] // "alert" or "record", as Prometheus
-	for _, g := range a.rules.Groups() {
+	var groups []*evaluator.Group
+	if a.rules != nil {
+		groups = a.rules.Groups()
+	}
+	out := ruleDiscovery{RuleGroups: []ruleGroup{}}
+	found := f.nextToken == ""
+	for _, g := range groups {
 		st := g.Status()
-		rg := ruleGroup{Name: st.Name, File: st.File, Rules: []any{}, Interval: st.Interval.Seconds(), Limit: st.Limit, EvaluationTime: st.Took.Seconds(), LastEvaluation: st.LastEval}
-		for _, v := range st.Rules {
-			if len(want) > 0 && want[0] != map[bool]string{true: "alert", false: "record"}[v.Rule.IsAlert()] {
+		if !found {
+			// A page starts at the group its token names.
+			if found = groupToken(st.File, st.Name) == f.nextToken; !found {
 				continue
 			}
-			rg.Rules = append(rg.Rules, ruleJSON(v))
+		}
+		if !f.group(st) {
+			continue
+		}
+		rg := ruleGroup{Name: st.Name, File: st.File, Rules: []any{}, Interval: st.Interval.Seconds(), Limit: st.Limit, EvaluationTime: st.Took.Seconds(), LastEvaluation: st.LastEval}
+		for _, v := range st.Rules {
+			if !f.rule(v) {
+				continue
+			}
+			rg.Rules = append(rg.Rules, ruleJSON(v, !f.excludeAlerts))
+		}
+		// As Prometheus: a group whose rules were all filtered out is left out.
+		if len(rg.Rules) == 0 {
+			continue
+		}
+		if f.groupLimit > 0 && len(out.RuleGroups) == f.groupLimit {
+			out.GroupNextToken = groupToken(st.File, st.Name)
+			break
 		}
 		out.RuleGroups = append(out.RuleGroups, rg)
+	}
+	if !found {
+		return failure(paramError(fmt.Errorf("invalid group_next_token '%v'. were rule groups changed?", f.nextToken), "group_next_token"))
 	}
 	return success(out)
 }
 
-func ruleJSON(v evaluator.RuleView) any {
+// ruleJSON shows one rule; withAlerts false leaves its alerts out (the
+// state still says whether any fires), as exclude_alerts asks.
+func ruleJSON(v evaluator.RuleView, withAlerts bool) any {
 	r, st := v.Rule, v.Status
 	if !r.IsAlert() {
 		return recordingRule{Name: r.Record, Query: r.Expr, Labels: labels.FromMap(r.Labels), Health: st.Health, LastError: st.LastError,
@@ -115,6 +144,9 @@ func ruleJSON(v evaluator.RuleView) any {
 		if s := al.State.String(); s == "firing" || ar.State == "inactive" {
 			ar.State = s
 		}
+	}
+	if !withAlerts {
+		ar.Alerts = nil
 	}
 	if r.Condition != nil || len(r.Steps) > 0 || r.NoData != nil || r.Action != "" {
 		ar.Extensions = &ruleExtensions{r.Condition, r.Levels, r.Escalate, r.Recover, r.NoData, r.Steps, r.Action}
