@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -28,5 +30,40 @@ func TestExternalURL(t *testing.T) {
 		if got, err := externalURL(bad, nil); err == nil {
 			t.Errorf("externalURL(%q) = %q, want an error", bad, got)
 		}
+	}
+}
+
+// TestReceiverLinksDefaultToExternalURL: a receiver section without an
+// external_url links its notifications to gatewarden's own URL; one with
+// it keeps its own.
+func TestReceiverLinksDefaultToExternalURL(t *testing.T) {
+	dir := t.TempDir()
+	receiver := `receiver:
+  %s
+  route: {receiver: ops}
+  receivers: [{name: ops}]
+`
+	for _, c := range []struct{ yaml, want string }{
+		{fmt.Sprintf(receiver, ""), "http://gw:9095"},
+		{fmt.Sprintf(receiver, "external_url: https://alerts.example.com"), "https://alerts.example.com"},
+	} {
+		file := filepath.Join(dir, "gatewarden.yml")
+		if err := os.WriteFile(file, []byte(c.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadConfig(file, "http://gw:9095")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Receiver.ExternalURL; got != c.want {
+			t.Errorf("%s: external_url %q, want %q", c.yaml, got, c.want)
+		}
+	}
+	file := filepath.Join(dir, "none.yml")
+	if err := os.WriteFile(file, []byte("global: {scrape_interval: 10s}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := loadConfig(file, "http://gw:9095"); err != nil || cfg.Receiver != nil {
+		t.Errorf("no receiver section: %+v, %v; want none", cfg.Receiver, err)
 	}
 }

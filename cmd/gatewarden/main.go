@@ -157,7 +157,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		return err
 	}
 	// The first load fails the start: there is no running config to keep.
-	cfg, err := config.LoadFile(f.configFile)
+	cfg, err := loadConfig(f.configFile, external)
 	if err != nil {
 		shutdown()
 		return err
@@ -228,7 +228,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	})
 	admin.SetThrottles(throttles)
 	status := &running{}
-	reload := newReloader(f.configFile, reg, logger,
+	reload := newReloader(f.configFile, external, reg, logger,
 		// The appliers that can fail come first, rule files (the likeliest
 		// to be wrong) before them all: a failed reload stops at the first
 		// error, before anything else changed.

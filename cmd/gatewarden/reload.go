@@ -16,6 +16,7 @@ import (
 // A file that fails to load changes nothing: the running config stays.
 type reloader struct {
 	file     string
+	external string // --web.external-url, or its default
 	logger   *slog.Logger
 	appliers []applier
 
@@ -32,9 +33,9 @@ type applier struct {
 	apply func(*config.Config) error
 }
 
-func newReloader(file string, reg prometheus.Registerer, logger *slog.Logger, appliers ...applier) *reloader {
+func newReloader(file, external string, reg prometheus.Registerer, logger *slog.Logger, appliers ...applier) *reloader {
 	r := &reloader{
-		file: file, logger: logger, appliers: appliers,
+		file: file, external: external, logger: logger, appliers: appliers,
 		success: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gatewarden_config_last_reload_successful",
 			Help: "Whether the last configuration reload attempt was successful.",
@@ -53,13 +54,24 @@ func newReloader(file string, reg prometheus.Registerer, logger *slog.Logger, ap
 func (r *reloader) reload() error {
 	r.mtx.Lock()
 	defer r.mtx.Unlock()
-	cfg, err := config.LoadFile(r.file)
+	cfg, err := loadConfig(r.file, r.external)
 	if err != nil {
 		r.result(false)
 		r.logger.Error("loading configuration failed; the running configuration stays", "file", r.file, "err", err)
 		return fmt.Errorf("loading %s: %w", r.file, err)
 	}
 	return r.applyLocked(cfg)
+}
+
+// loadConfig reads the config file. A receiver without an external_url of
+// its own links its notifications to --web.external-url, as Alertmanager's
+// templates link to its own.
+func loadConfig(file, external string) (*config.Config, error) {
+	cfg, err := config.LoadFile(file)
+	if err == nil && cfg.Receiver != nil && cfg.Receiver.ExternalURL == "" {
+		cfg.Receiver.ExternalURL = external
+	}
+	return cfg, err
 }
 
 // apply hands an already loaded config to every part, as the first load at
