@@ -36,19 +36,7 @@ func TestRulesAndAlerts(t *testing.T) {
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var m *evaluator.Manager
-	f := newFixture(t, func(o *Options) {
-		m = evaluator.NewManager(evaluator.Options{Queryable: o.Queryable, Appendable: f0db(o), Engine: NewEngine(nil, nil, 0, 0)})
-		o.Rules = m
-	})
-	cfg, err := config.Load([]byte("rule_files: [rules.yml]\n"), filepath.Join(dir, "gatewarden.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.ApplyConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	m.EvalAt(context.Background(), testNow)
+	f := ruleFixture(t, dir, "rules.yml")
 
 	rules := f.get(t, "/api/v1/rules", nil)
 	for _, want := range []string{
@@ -70,6 +58,25 @@ func TestRulesAndAlerts(t *testing.T) {
 	if !strings.Contains(alerts.body, `{"status":"success","data":{"alerts":[`) || !strings.Contains(alerts.body, `"alertname":"TargetDown"`) {
 		t.Errorf("/api/v1/alerts: %s", alerts.body)
 	}
+}
+
+// ruleFixture serves the rule files, listed as in rule_files, of dir,
+// evaluated once at testNow.
+func ruleFixture(t *testing.T, dir, files string) *fixture {
+	var m *evaluator.Manager
+	f := newFixture(t, func(o *Options) {
+		m = evaluator.NewManager(evaluator.Options{Queryable: o.Queryable, Appendable: f0db(o), Engine: NewEngine(nil, nil, 0, 0)})
+		o.Rules = m
+	})
+	cfg, err := config.Load([]byte("rule_files: ["+files+"]\n"), filepath.Join(dir, "gatewarden.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ApplyConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	m.EvalAt(context.Background(), testNow)
+	return f
 }
 
 // f0db is the fixture's TSDB, which is also where rules write.
@@ -105,19 +112,7 @@ func TestRuleFilters(t *testing.T) {
       - record: job:up:count
         expr: count by (job) (up)
 `)
-	var m *evaluator.Manager
-	f := newFixture(t, func(o *Options) {
-		m = evaluator.NewManager(evaluator.Options{Queryable: o.Queryable, Appendable: f0db(o), Engine: NewEngine(nil, nil, 0, 0)})
-		o.Rules = m
-	})
-	cfg, err := config.Load([]byte("rule_files: [a.yml, b.yml]\n"), filepath.Join(dir, "gatewarden.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.ApplyConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	m.EvalAt(context.Background(), testNow)
+	f := ruleFixture(t, dir, "a.yml, b.yml")
 
 	type page struct {
 		Status string `json:"status"`
