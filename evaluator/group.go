@@ -59,6 +59,10 @@ type RuleStatus struct {
 // Key identifies the group across reloads, as Prometheus's file;name.
 func (g *Group) Key() string { return g.file + ";" + g.name }
 
+// Name and File say where the group was read, without its status.
+func (g *Group) Name() string { return g.name }
+func (g *Group) File() string { return g.file }
+
 func newGroup(file string, rg *rules.Group, defInterval time.Duration) *Group {
 	g := &Group{
 		name: rg.Name, file: file, interval: time.Duration(rg.Interval), limit: rg.Limit, labels: rg.Labels,

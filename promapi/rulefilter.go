@@ -17,6 +17,8 @@ import (
 // ruleFilter is what /api/v1/rules narrows its answer by, with Prometheus's
 // parameters and their semantics: names, groups and files as sets, match[]
 // on the rules' own labels, type, exclude_alerts, and pages of groups.
+// match[] sees only the labels a rule is written with: the severity that
+// levels or escalate give an alert is not the rule's, as in Prometheus.
 type ruleFilter struct {
 	names, groups, files map[string]bool
 	matchers             [][]*labels.Matcher
@@ -69,8 +71,8 @@ func set(values []string) map[string]bool {
 	return s
 }
 
-func (f *ruleFilter) group(st evaluator.GroupStatus) bool {
-	return (len(f.groups) == 0 || f.groups[st.Name]) && (len(f.files) == 0 || f.files[st.File])
+func (f *ruleFilter) group(g *evaluator.Group) bool {
+	return (len(f.groups) == 0 || f.groups[g.Name()]) && (len(f.files) == 0 || f.files[g.File()])
 }
 
 func (f *ruleFilter) rule(v evaluator.RuleView) bool {
@@ -98,9 +100,9 @@ func matchesAnySet(ls labels.Labels, sets [][]*labels.Matcher) bool {
 	return false
 }
 
-// groupToken names a group in a page's next token as Prometheus does, so a
-// client may carry it from one to the other.
-func groupToken(file, name string) string {
-	h := sha256.Sum256([]byte(file + ";" + name))
+// groupToken names a group (by its file;name key) in a page's next token
+// as Prometheus does, so a client may carry it from one to the other.
+func groupToken(key string) string {
+	h := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(h[:])
 }

@@ -94,16 +94,16 @@ func (a *API) ruleList(r *http.Request) result {
 	out := ruleDiscovery{RuleGroups: []ruleGroup{}}
 	found := f.nextToken == ""
 	for _, g := range groups {
-		st := g.Status()
 		if !found {
 			// A page starts at the group its token names.
-			if found = groupToken(st.File, st.Name) == f.nextToken; !found {
+			if found = groupToken(g.Key()) == f.nextToken; !found {
 				continue
 			}
 		}
-		if !f.group(st) {
+		if !f.group(g) {
 			continue
 		}
+		st := g.Status() // a copy of every alert: only for groups listed
 		rg := ruleGroup{Name: st.Name, File: st.File, Rules: []any{}, Interval: st.Interval.Seconds(), Limit: st.Limit, EvaluationTime: st.Took.Seconds(), LastEvaluation: st.LastEval}
 		for _, v := range st.Rules {
 			if !f.rule(v) {
@@ -116,7 +116,7 @@ func (a *API) ruleList(r *http.Request) result {
 			continue
 		}
 		if f.groupLimit > 0 && len(out.RuleGroups) == f.groupLimit {
-			out.GroupNextToken = groupToken(st.File, st.Name)
+			out.GroupNextToken = groupToken(g.Key())
 			break
 		}
 		out.RuleGroups = append(out.RuleGroups, rg)
@@ -137,7 +137,7 @@ func ruleJSON(v evaluator.RuleView, withAlerts bool) any {
 	}
 	ar := alertingRule{
 		State: "inactive", Name: r.Alert, Query: r.Expr, Duration: time.Duration(r.For).Seconds(), KeepFiringFor: time.Duration(r.KeepFiringFor).Seconds(),
-		Labels: labels.FromMap(r.Labels), Annotations: labels.FromMap(r.Annotations), Alerts: alertsJSON(v.Alerts),
+		Labels: labels.FromMap(r.Labels), Annotations: labels.FromMap(r.Annotations),
 		Health: st.Health, LastError: st.LastError, EvaluationTime: st.Took.Seconds(), LastEvaluation: st.LastEval, Type: "alerting",
 	}
 	for _, al := range v.Alerts {
@@ -145,8 +145,8 @@ func ruleJSON(v evaluator.RuleView, withAlerts bool) any {
 			ar.State = s
 		}
 	}
-	if !withAlerts {
-		ar.Alerts = nil
+	if withAlerts {
+		ar.Alerts = alertsJSON(v.Alerts)
 	}
 	if r.Condition != nil || len(r.Steps) > 0 || r.NoData != nil || r.Action != "" {
 		ar.Extensions = &ruleExtensions{r.Condition, r.Levels, r.Escalate, r.Recover, r.NoData, r.Steps, r.Action}

@@ -30,5 +30,9 @@ func externalURL(flag string, listen []string) (string, error) {
 	if err != nil || u.Host == "" || u.Scheme != "http" && u.Scheme != "https" {
 		return "", fmt.Errorf("--web.external-url %q: want an absolute http or https URL", flag)
 	}
+	if u.User != nil {
+		// Every alert and notification carries this URL.
+		return "", fmt.Errorf("--web.external-url %q: credentials in it would go out in every link", u.Redacted())
+	}
 	return strings.TrimSuffix(u.String(), "/"), nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -26,16 +27,16 @@ func TestExternalURL(t *testing.T) {
 			t.Errorf("externalURL(%q, %q) = %q, %v; want %q", c.flag, c.listen, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{"gw:9095", "/watch", "ftp://gw", "http://"} {
-		if got, err := externalURL(bad, nil); err == nil {
-			t.Errorf("externalURL(%q) = %q, want an error", bad, got)
+	for _, bad := range []string{"gw:9095", "/watch", "ftp://gw", "http://", "https://user:secret@gw"} {
+		if got, err := externalURL(bad, nil); err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("externalURL(%q) = %q, %v; want an error without the password", bad, got, err)
 		}
 	}
 }
 
 // TestReceiverLinksDefaultToExternalURL: a receiver section without an
-// external_url links its notifications to gatewarden's own URL; one with
-// it keeps its own.
+// external_url links its notifications to --web.external-url when that is
+// set, to nothing when not; one with it keeps its own.
 func TestReceiverLinksDefaultToExternalURL(t *testing.T) {
 	dir := t.TempDir()
 	receiver := `receiver:
@@ -43,20 +44,21 @@ func TestReceiverLinksDefaultToExternalURL(t *testing.T) {
   route: {receiver: ops}
   receivers: [{name: ops}]
 `
-	for _, c := range []struct{ yaml, want string }{
-		{fmt.Sprintf(receiver, ""), "http://gw:9095"},
-		{fmt.Sprintf(receiver, "external_url: https://alerts.example.com"), "https://alerts.example.com"},
+	for _, c := range []struct{ yaml, flag, want string }{
+		{fmt.Sprintf(receiver, ""), "http://gw:9095", "http://gw:9095"},
+		{fmt.Sprintf(receiver, ""), "", ""},
+		{fmt.Sprintf(receiver, "external_url: https://alerts.example.com"), "http://gw:9095", "https://alerts.example.com"},
 	} {
 		file := filepath.Join(dir, "gatewarden.yml")
 		if err := os.WriteFile(file, []byte(c.yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := loadConfig(file, "http://gw:9095")
+		cfg, err := loadConfig(file, c.flag)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := cfg.Receiver.ExternalURL; got != c.want {
-			t.Errorf("%s: external_url %q, want %q", c.yaml, got, c.want)
+			t.Errorf("%s with --web.external-url %q: external_url %q, want %q", c.yaml, c.flag, got, c.want)
 		}
 	}
 	file := filepath.Join(dir, "none.yml")

@@ -76,7 +76,7 @@ func parseFlags(args []string) (*flags, error) {
 		Default("false").BoolVar(&f.webOpts.lifecycle)
 	app.Flag("web.enable-pprof", "Serve /debug/pprof/ without a token (otherwise it needs an admin token when tokens are configured).").
 		Default("false").BoolVar(&f.webOpts.pprof)
-	app.Flag("web.external-url", "The URL under which gatewarden is reachable (behind a reverse proxy, say), for the generatorURL of its alerts. Default: http://<hostname>:<port>.").
+	app.Flag("web.external-url", "The URL under which gatewarden is reachable (behind a reverse proxy, say), for the generatorURL of its alerts and, unless receiver.external_url says otherwise, the links in its notifications. Default: http://<hostname>:<port> (for generatorURL only).").
 		StringVar(&f.externalURL)
 	app.Flag("storage.remote.flush-deadline", "How long to wait flushing remote_write queues on shutdown or when an endpoint's config changes.").
 		Default("5s").DurationVar(&f.remoteFlushDeadline)
@@ -157,7 +157,14 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 		return err
 	}
 	// The first load fails the start: there is no running config to keep.
-	cfg, err := loadConfig(f.configFile, external)
+	// Only a URL the operator gave: a derived http://<hostname>:<port>
+	// is good enough for generatorURL, but a notification's Ack link to
+	// it would be dead wherever the hostname does not resolve for readers.
+	linked := ""
+	if f.externalURL != "" {
+		linked = external
+	}
+	cfg, err := loadConfig(f.configFile, linked)
 	if err != nil {
 		shutdown()
 		return err
@@ -228,7 +235,7 @@ func runDaemon(f *flags, logger *slog.Logger) error {
 	})
 	admin.SetThrottles(throttles)
 	status := &running{}
-	reload := newReloader(f.configFile, external, reg, logger,
+	reload := newReloader(f.configFile, linked, reg, logger,
 		// The appliers that can fail come first, rule files (the likeliest
 		// to be wrong) before them all: a failed reload stops at the first
 		// error, before anything else changed.

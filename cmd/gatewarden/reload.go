@@ -16,7 +16,7 @@ import (
 // A file that fails to load changes nothing: the running config stays.
 type reloader struct {
 	file     string
-	external string // --web.external-url, or its default
+	external string // --web.external-url when set, for the receiver's links
 	logger   *slog.Logger
 	appliers []applier
 
@@ -64,8 +64,8 @@ func (r *reloader) reload() error {
 }
 
 // loadConfig reads the config file. A receiver without an external_url of
-// its own links its notifications to --web.external-url, as Alertmanager's
-// templates link to its own.
+// its own links its notifications to external (--web.external-url), as
+// Alertmanager's templates link to its own; with neither, no links.
 func loadConfig(file, external string) (*config.Config, error) {
 	cfg, err := config.LoadFile(file)
 	if err == nil && cfg.Receiver != nil && cfg.Receiver.ExternalURL == "" {
