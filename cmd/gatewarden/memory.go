@@ -17,14 +17,19 @@ import (
 // long. When the head cuts every series' chunk at once and writes the old
 // ones out, 50 MB at 100k series stay resident for minutes
 // (docs/benchmarks.md). A release is a full collection, so it waits for
-// enough to return and runs at most once a minute.
+// enough to return and runs at most once a minute, and never while the
+// runtime collects on its own every minute or more often (under a query
+// load): there its scavenger keeps up, and a release would only make the
+// next queries fault their pages back in.
 type heapRelease struct {
 	threshold uint64        // reclaimable heap bytes that call for a release, at least
 	gap       time.Duration // at least this long between two releases
 	read      func() heapState
 	release   func()
 	now       func() time.Time
-	last      time.Time
+	last      time.Time // the last release
+	cycles    uint64    // collections counted at the last check
+	natural   time.Time // when a collection not of ours was last seen
 
 	releases prometheus.Counter
 	released prometheus.Counter
@@ -70,21 +75,24 @@ func (h *heapRelease) run(ctx context.Context) error {
 // is long enough ago. Enough is 8 MiB or a sixteenth of the heap's goal,
 // whichever is more: a larger heap keeps more garbage and free pages
 // between collections by design, and each release is a full collection
-// (at 100k series, six in 30 minutes while only scraping; under a query
-// load, one a minute).
+// (at 100k series, six in 30 minutes while only scraping).
 func (h *heapRelease) check() {
-	before := h.read()
-	if before.reclaimable() < max(h.threshold, before.goal/16) || (!h.last.IsZero() && h.now().Sub(h.last) < h.gap) {
+	before, start := h.read(), h.now()
+	if before.cycles != h.cycles {
+		h.cycles, h.natural = before.cycles, start
+	}
+	if start.Sub(h.natural) < h.gap || before.reclaimable() < max(h.threshold, before.goal/16) || (!h.last.IsZero() && start.Sub(h.last) < h.gap) {
 		return
 	}
-	start := h.now()
 	h.release()
 	h.last = h.now()
 	h.duration.Observe(h.last.Sub(start).Seconds())
 	h.releases.Inc()
-	// The release's collection frees more than was free before it, and
-	// returns that too: the runtime's count of released bytes says all.
-	if after := h.read(); after.released > before.released {
+	after := h.read()
+	h.cycles = after.cycles // the release's own collection
+	// It frees more than was free before it, and returns that too: the
+	// runtime's count of released bytes says all.
+	if after.released > before.released {
 		h.released.Add(float64(after.released - before.released))
 	}
 }
@@ -96,6 +104,7 @@ type heapState struct {
 	goal     uint64 // the heap size the next collection aims at
 	objects  uint64 // occupied by objects, live or not yet found dead
 	live     uint64 // what the last collection found live
+	cycles   uint64 // collections so far
 }
 
 // reclaimable is what a collection followed by a release would return:
@@ -118,10 +127,11 @@ func readHeap() heapState {
 		{Name: "/gc/heap/goal:bytes"},
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
 	}
 	metrics.Read(s)
 	return heapState{
 		free: s[0].Value.Uint64(), released: s[1].Value.Uint64(), goal: s[2].Value.Uint64(),
-		objects: s[3].Value.Uint64(), live: s[4].Value.Uint64(),
+		objects: s[3].Value.Uint64(), live: s[4].Value.Uint64(), cycles: s[5].Value.Uint64(),
 	}
 }

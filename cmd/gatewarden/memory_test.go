@@ -77,6 +77,36 @@ func TestHeapReleaseCountsGarbage(t *testing.T) {
 	}
 }
 
+// TestHeapReleaseLeavesABusyCollectorAlone: while the runtime collects
+// every minute or more often, as under a query load, no release however
+// much waits; a minute after its last collection, one.
+func TestHeapReleaseLeavesABusyCollectorAlone(t *testing.T) {
+	h := newHeapRelease(prometheus.NewRegistry())
+	now := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	heap := heapState{free: 64 << 20, goal: 100 << 20, cycles: 1}
+	calls := 0
+	h.now = func() time.Time { return now }
+	h.read = func() heapState { return heap }
+	h.release = func() { calls++ }
+	for range 30 { // five minutes, a collection every 20 s
+		now = now.Add(10 * time.Second)
+		if now.Second()%20 == 0 {
+			heap.cycles++
+		}
+		h.check()
+	}
+	if calls != 0 {
+		t.Fatalf("%d releases between collections 20 s apart, want none", calls)
+	}
+	for range 6 {
+		now = now.Add(10 * time.Second)
+		h.check()
+	}
+	if calls != 1 {
+		t.Errorf("%d releases a minute after the last collection, want 1", calls)
+	}
+}
+
 // TestHeapReleaseReturnsMemory releases for real: memory a collection
 // freed goes back to the OS at once, not when the scavenger gets to it.
 func TestHeapReleaseReturnsMemory(t *testing.T) {
@@ -84,6 +114,7 @@ func TestHeapReleaseReturnsMemory(t *testing.T) {
 	h.threshold = 8 << 20
 	allocateAndDrop(64)
 	runtime.GC()
+	h.cycles = readHeap().cycles // as if that collection were the release's own
 	h.check()
 	if got := testutil.ToFloat64(h.released); got < 32<<20 || readHeap().free > 16<<20 {
 		t.Errorf("released %s of the 64 MiB dropped; %s still free", mib(uint64(got)), mib(readHeap().free))
