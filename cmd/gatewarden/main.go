@@ -404,10 +404,6 @@ func openTSDB(dir string, cfg *config.Config, samplesPerChunk int, reg prometheu
 	// 256 KiB takes 16 times as many writes of the chunks cut together
 	// and keeps 3.75 MiB less resident.
 	opts.HeadChunksWriteBufferSize = 256 << 10
-	// A cut chunk stays in memory until the head writes it out, which it
-	// does when it reloads blocks, every minute by default; when every
-	// series cuts at once (100k series: 35 MB) a minute is long.
-	opts.BlockReloadInterval = 10 * time.Second
 	db, err := tsdb.Open(dir, logger.With("component", "tsdb"), reg, opts, stats)
 	if err != nil {
 		return nil, fmt.Errorf("opening the local store in %s: %w", dir, err)
