@@ -29,7 +29,7 @@ type ruleFilter struct {
 }
 
 func (a *API) parseRuleFilter(r *http.Request) (*ruleFilter, *apiError) {
-	f := &ruleFilter{names: set(r.Form["rule_name[]"]), groups: set(r.Form["rule_group[]"]), files: set(r.Form["file[]"])}
+	f := &ruleFilter{names: setOf(r.Form["rule_name[]"]), groups: setOf(r.Form["rule_group[]"]), files: setOf(r.Form["file[]"])}
 	var err error
 	if f.matchers, err = a.parseMatchers(r.Form["match[]"]); err != nil {
 		return nil, &apiError{errBadData, err}
@@ -63,7 +63,7 @@ func (a *API) parseRuleFilter(r *http.Request) (*ruleFilter, *apiError) {
 	return f, nil
 }
 
-func set(values []string) map[string]bool {
+func setOf(values []string) map[string]bool {
 	s := make(map[string]bool, len(values))
 	for _, v := range values {
 		s[v] = true
